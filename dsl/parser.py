@@ -1,0 +1,453 @@
+"""Playbook text -> syntax tree (dsl.nodes).
+
+One LALR parser, built once per process. Lark's types stay in this module:
+its errors become Diagnostics with line, column, caret, what was expected and
+a "did you mean". After a syntax error the parser skips to the next `rule` or
+`group` and goes on, so one run reports every broken statement.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from importlib import resources
+
+import lark
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import nodes as n
+from .diagnostics import Diagnostic, PlaybookError, did_you_mean
+
+MAX_BYTES = 1_000_000          # a playbook larger than this is refused
+MAX_DEPTH = 64                 # nesting of parentheses / not / and / or
+MAX_SYNTAX_ERRORS = 50
+
+# What people call the tokens the parser may expect.
+_TOKEN_WORDS = {
+    "STRING": 'a "quoted string"', "NUMBER": "a number", "MONEY": "an amount like $4.50",
+    "PERCENT": "a percentage like 40%", "DATE": "a date like 2026-11-27",
+    "TIME": "a time like 15:00", "NAME": "a name", "LPAR": '"("', "RPAR": '")"',
+    "EQ": '"="', "NE": '"!="', "LT": '"<"', "LE": '"<="', "GT": '">"', "GE": '">="',
+    "IN_TRANSIT": '"in-transit"', "CURRENCY_CODE": "a currency code like USD",
+    "KIND_3PL": '"3pl"', "COMMA": '","', "DOT": '"."', "$END": "the end of the file",
+}
+
+# Common mistakes near the top of a file, labelled with Lark's match_examples.
+_MISTAKES = {
+    "names of playbooks, rules and groups are written in double quotes": [
+        'playbook x', 'playbook "x" rule r', 'playbook "x" group g', 'playbook "x" timezone UTC',
+    ],
+}
+_SETTING_WORDS = {"PLAYBOOK", "TIMEZONE", "CURRENCY", "A"}
+_ACTION_WORDS = {"EXCLUDE", "AVOID", "PREFER", "PENALIZE", "KEEP", "ROUTE", "OPTIMIZE", "SHIP",
+                 "MAX", "SPLIT", "USE", "SURCHARGE", "ALLOW", "HOLD", "TAG", "SET"}
+_VALUE_WORDS = {"STRING", "NUMBER", "MONEY", "PERCENT", "DATE", "TIME", "NAME"}
+
+
+@functools.cache
+def _lark() -> lark.Lark:
+    grammar = resources.files("grammar").joinpath("playbook.lark").read_text(encoding="utf-8")
+    return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                     maybe_placeholders=False)
+
+
+@functools.cache
+def _keywords() -> dict[str, str]:
+    """Terminal name -> the keyword as people write it, for keyword terminals."""
+    words = {}
+    for term in _lark().terminals:
+        pattern = term.pattern.value
+        if isinstance(term.pattern, lark.lexer.PatternRE) and pattern.endswith("(?![a-z0-9_])"):
+            words[term.name] = pattern.removesuffix("(?![a-z0-9_])").strip("()").split("|")[0]
+    return words
+
+
+def parse(text: str | bytes, file: str = "<playbook>") -> n.Playbook:
+    """Parse playbook text. Raises PlaybookError with every syntax problem."""
+    text, problems = _decode(text, file)
+    if problems:
+        raise PlaybookError(problems)
+    blanked = text
+    diagnostics: list[Diagnostic] = []
+    while True:
+        try:
+            tree = _lark().parse(blanked)
+            break
+        except UnexpectedInput as error:
+            diagnostic = _describe(error, text, file)
+            diagnostics.append(diagnostic)
+            if len(diagnostics) >= MAX_SYNTAX_ERRORS:
+                raise PlaybookError(diagnostics) from None
+            recovered = _skip_statement(blanked, _offset(blanked, error))
+            if recovered is None or recovered == blanked:
+                raise PlaybookError(diagnostics) from None
+            blanked = recovered
+    depth_problem = _too_deep(tree, text, file)
+    if depth_problem:
+        diagnostics.append(depth_problem)
+    if diagnostics:
+        raise PlaybookError(diagnostics)
+    return _Builder(file, text).playbook(tree)
+
+
+# ---- input checks -------------------------------------------------------------
+
+def _decode(text: str | bytes, file: str) -> tuple[str, list[Diagnostic]]:
+    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
+    if size > MAX_BYTES:
+        return "", [Diagnostic(file, 1, 1, "error",
+                               f"playbook is {size:,} bytes; the limit is {MAX_BYTES:,} bytes")]
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            line = text[: error.start].count(b"\n") + 1
+            column = error.start - (text.rfind(b"\n", 0, error.start) + 1) + 1
+            return "", [Diagnostic(file, line, column, "error",
+                                   f"not UTF-8 text (byte 0x{text[error.start]:02x}); "
+                                   "save the playbook as UTF-8")]
+    text = text.removeprefix("\ufeff")
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        column = nul - (text.rfind("\n", 0, nul) + 1) + 1
+        return "", [Diagnostic(file, line, column, "error",
+                               "binary data (a NUL byte) in the playbook; it must be plain text")]
+    return text, []
+
+
+def _too_deep(tree: Tree, text: str, file: str) -> Diagnostic | None:
+    """Measure nesting without recursion, so hostile input cannot blow the stack."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if node.data in ("paren", "negation", "or_cond", "and_cond"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                meta = node.meta
+                return Diagnostic(file, meta.line, meta.column, "error",
+                                  f"conditions nest deeper than {MAX_DEPTH} levels; "
+                                  "split the rule or use a group", None,
+                                  _source_line(text, meta.line))
+        stack.extend((child, depth) for child in node.children if isinstance(child, Tree))
+    return None
+
+
+# ---- syntax errors ----------------------------------------------------------
+
+def _offset(text: str, error: UnexpectedInput) -> int:
+    if isinstance(error, UnexpectedEOF) or getattr(error, "pos_in_stream", None) is None:
+        return len(text)
+    return error.pos_in_stream
+
+
+def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    if isinstance(error, UnexpectedEOF):
+        lines = text.rstrip().split("\n")
+        line, column = len(lines), len(lines[-1]) + 1 if lines else 1
+        expected = _expected_words(error.expected)
+        return Diagnostic(file, line, column, "error",
+                          f"the playbook ends too early; expected {expected}", None,
+                          _source_line(text, line))
+    line, column = error.line, error.column
+    source_line = _source_line(text, line)
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        if char == '"':
+            message = 'unterminated string: a string must end with " on the same line'
+        elif char == "$":
+            message = "money is written as $ followed by a number, e.g. $4.50"
+        else:
+            word = re.match(r"[^\s()\",=<>!]+", text[error.pos_in_stream:])
+            shown = word.group(0) if word else char
+            message = f'unexpected "{shown}"'
+            expected = _expected_words(error.allowed or set())
+            if expected:
+                message += f"; expected {expected}"
+            message += _keyword_hint(shown, error.allowed or set())
+        return Diagnostic(file, line, column, "error", message, None, source_line)
+    token: Token = error.token
+    shown = str(token) if token.type != "$END" else "the end of the file"
+    label = _label(error, text)
+    expected = _expected_words(error.expected)
+    message = f'unexpected "{shown}"' if token.type != "$END" else f"unexpected {shown}"
+    if label:
+        message += f": {label}"
+    elif expected:
+        message += f"; expected {expected}"
+    message += _keyword_hint(str(token), error.expected)
+    end = column + len(str(token)) if token.type != "$END" else None
+    return Diagnostic(file, line, column, "error", message, end, source_line)
+
+
+def _label(error: UnexpectedToken, text: str) -> str | None:
+    token_type, accepts = error.token.type, set(error.accepts or error.expected)
+    if token_type in _SETTING_WORDS and "RULE" in accepts:
+        return "the header and settings come before the first rule"
+    if token_type in _ACTION_WORDS and "THEN" in accepts and token_type not in accepts:
+        return "an action needs `then` before it (when ... then ...)"
+    if token_type in ("THEN", "AND", "OR", "$END") and accepts & _VALUE_WORDS and "IS" not in accepts:
+        return "a condition is `fact.field operator value`, e.g. order.total > $100"
+    try:
+        return error.match_examples(_lark().parse, _MISTAKES, use_accepts=True)
+    except Exception:  # noqa: BLE001 - labelling is a nicety; never let it fail a check
+        return None
+
+
+def _keyword_hint(word: str, expected: set[str]) -> str:
+    if not word.isidentifier():
+        return ""
+    keywords = _keywords()
+    choices = [keywords[t] for t in expected if t in keywords and keywords[t].isalpha()]
+    if word.lower() in (c.lower() for c in choices) or word.lower() in (
+            k.lower() for k in keywords.values()):
+        return ""
+    return did_you_mean(word, choices)
+
+
+def _expected_words(expected: set[str]) -> str:
+    keywords = _keywords()
+    words = []
+    for name in sorted(expected):
+        if name in keywords and name not in _TOKEN_WORDS:
+            words.append(f'"{keywords[name]}"')
+        elif name in _TOKEN_WORDS:
+            words.append(_TOKEN_WORDS[name])
+    words = sorted(set(words))
+    if not words:
+        return ""
+    if len(words) > 8:
+        return "one of " + ", ".join(words[:8]) + ", …"
+    if len(words) == 1:
+        return words[0]
+    return "one of " + ", ".join(words)
+
+
+_STATEMENT_START = re.compile(r"^[ \t]*(rule|group)\b", re.IGNORECASE | re.MULTILINE)
+_ANY_STATEMENT = re.compile(r"^[ \t]*(rule|group|playbook|timezone|currency|optimi[sz]e|"
+                            r"a\s+day|split|max)\b", re.IGNORECASE | re.MULTILINE)
+
+
+def _skip_statement(text: str, offset: int) -> str | None:
+    """Blank out the statement holding `offset` (keeping line breaks, so that
+    later positions do not move) and return the new text, or None."""
+    starts = [m.start() for m in _ANY_STATEMENT.finditer(text, 0, offset + 1)]
+    begin = starts[-1] if starts else 0
+    following = _STATEMENT_START.search(text, offset + 1)
+    end = following.start() if following else len(text)
+    if end <= begin:
+        return None
+    chunk = re.sub(r"[^\n]", " ", text[begin:end])
+    return text[:begin] + chunk + text[end:]
+
+
+def _source_line(text: str, line: int) -> str:
+    lines = text.split("\n")
+    return lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
+
+
+# ---- tree -> nodes -------------------------------------------------------------
+
+_UNIT_KINDS = {
+    "km": ("distance", 1.0), "mi": ("distance", 1.609344),
+    "kg": ("weight", 1.0), "lb": ("weight", 0.45359237), "lbs": ("weight", 0.45359237),
+    "day": ("duration", 1.0), "days": ("duration", 1.0),
+    "hour": ("duration", 1 / 24), "hours": ("duration", 1 / 24),
+    "unit": ("number", 1.0), "units": ("number", 1.0),
+}
+
+
+class _Builder:
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.comments = tuple(
+            (text.count("\n", 0, m.start()) + 1, m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1,
+             m.group(0))
+            for m in re.finditer(r'#[^\n]*|"[^"\n]*"', text) if m.group(0).startswith("#"))
+
+    def span(self, item) -> n.Span:
+        if isinstance(item, Token):
+            return n.Span(self.file, item.line, item.column, item.end_line, item.end_column)
+        meta = item.meta
+        return n.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def playbook(self, tree: Tree) -> n.Playbook:
+        statements = []
+        for child in tree.children:
+            kind = child.data
+            if kind == "header":
+                statements.append(n.Header(_unquote(child.children[1]), self.span(child)))
+            elif kind.startswith("set_"):
+                statements.append(self.setting(child))
+            elif kind.startswith("group_"):
+                statements.append(self.group(child))
+            elif kind == "rule":
+                statements.append(self.rule(child))
+        return n.Playbook(self.file, tuple(statements), self.comments)
+
+    def setting(self, tree: Tree) -> n.Setting:
+        name = tree.data.removeprefix("set_")
+        last = tree.children[-1]
+        if name in ("timezone", "currency"):
+            value = n.Literal("string", _unquote(last), str(last), span=self.span(last))
+        elif name == "optimize":
+            value = self.objective(last)
+        else:
+            value = self.value(last)
+        return n.Setting(name, value, self.span(tree))
+
+    def objective(self, tree: Tree) -> n.Literal:
+        token = tree.children[0]
+        return n.Literal("word", str(token).lower(), str(token), span=self.span(token))
+
+    def group(self, tree: Tree) -> n.Group:
+        name_token = tree.children[1]
+        last = tree.children[-1]
+        if tree.data == "group_nodes":
+            members = tuple(n.Literal("string", _unquote(t), str(t), span=self.span(t))
+                            for t in last.children if isinstance(t, Token) and t.type == "STRING")
+            return n.Group(_unquote(name_token), members, None, self.span(tree), self.span(name_token))
+        return n.Group(_unquote(name_token), None, self.condition(last), self.span(tree),
+                       self.span(name_token))
+
+    def rule(self, tree: Tree) -> n.Rule:
+        name_token = tree.children[1]
+        priority, when, actions, clauses, clause_spans = None, None, [], [], []
+        for clause in tree.children[2:]:
+            clauses.append(clause.data)
+            clause_spans.append(self.span(clause))
+            if clause.data == "priority":
+                priority = int(float(clause.children[1].children[0]))
+            elif clause.data == "when":
+                when = self.condition(clause.children[1])
+            elif clause.data == "then":
+                actions.extend(self.action(a) for a in clause.children[1].children
+                               if isinstance(a, Tree))
+        return n.Rule(_unquote(name_token), priority, when, tuple(actions), tuple(clauses),
+                      self.span(tree), self.span(name_token), tuple(clause_spans))
+
+    # conditions
+    def condition(self, tree: Tree) -> n.Condition:
+        kind = tree.data
+        subtrees = [c for c in tree.children if isinstance(c, Tree)]
+        if kind == "or_cond":
+            return n.Any(tuple(self.condition(c) for c in subtrees), self.span(tree))
+        if kind == "and_cond":
+            return n.All(tuple(self.condition(c) for c in subtrees), self.span(tree))
+        if kind == "negation":
+            return n.Not(self.condition(subtrees[0]), self.span(tree))
+        if kind == "paren":
+            return n.Paren(self.condition(subtrees[0]), self.span(tree))
+        return self.test(tree)
+
+    def test(self, tree: Tree) -> n.Test:
+        path = self.path(tree.children[0])
+        rest = tree.children[1:]
+        op_tokens = [t for t in rest if isinstance(t, Token) and t.type != "STRING"]
+        kind = tree.data.removeprefix("test_")
+        values: tuple = ()
+        if kind in ("in", "not_in"):
+            values = tuple(self.value(v) for v in rest[-1].children if not _is_comma(v))
+            op = "in" if kind == "in" else "not in"
+        elif kind in ("in_group", "not_in_group", "has_tag", "has_no_tag"):
+            token = rest[-1]
+            values = (n.Literal("string", _unquote(token), str(token), span=self.span(token)),)
+            op = kind.replace("_", " ")
+        elif kind == "compare":
+            op = str(rest[0].children[0])
+            values = (self.value(rest[1]),)
+        elif kind == "between":
+            op = "between"
+            values = (self.value(rest[1]), self.value(rest[3]))
+        else:
+            op = {"is": "is", "is_not": "is not", "after": "after", "before": "before"}[kind]
+            values = (self.value(rest[-1]),)
+        first = op_tokens[0] if op_tokens else None
+        op_span = self.span(first) if first is not None else self.span(tree)
+        if kind == "compare":
+            op_span = self.span(rest[0])
+        return n.Test(path, op, values, self.span(tree), op_span)
+
+    def path(self, tree: Tree) -> n.Path:
+        return n.Path(tuple(str(t) for t in tree.children if isinstance(t, Token)), self.span(tree))
+
+    def value(self, item) -> n.Value:
+        span = self.span(item)
+        if isinstance(item, Token):
+            return self.token_value(item)
+        kind = item.data
+        children = item.children
+        if kind == "string":
+            token = children[0]
+            return n.Literal("string", _unquote(token), str(token), span=span)
+        if kind == "number":
+            return _number(children[0], span)
+        if kind == "money":
+            amount = str(children[0]).replace("$", "")
+            currency = str(children[1]).upper() if len(children) > 1 else "$"
+            text = " ".join(str(c) for c in children)
+            return n.Literal("money", float(amount), text, currency, span)
+        if kind == "percent":
+            text = str(children[0])
+            return n.Literal("percent", float(text[:-1]) / 100, text, span=span)
+        if kind == "quantity":
+            number = float(children[0].children[0])
+            unit = str(children[1].children[0]).lower()
+            unit_kind, factor = _UNIT_KINDS[unit]
+            text = f"{children[0].children[0]} {children[1].children[0]}"
+            return n.Literal(unit_kind, number * factor, text, unit, span)
+        if kind == "date":
+            return n.Literal("date", str(children[0]), str(children[0]), span=span)
+        if kind == "time":
+            hours, minutes = str(children[0]).split(":")
+            return n.Literal("time", int(hours) * 60 + int(minutes), str(children[0]), span=span)
+        if kind == "word":
+            return n.Literal("word", str(children[0]).lower(), str(children[0]), span=span)
+        if kind == "ref":
+            return n.Path(tuple(str(t) for t in children if isinstance(t, Token)), span)
+        raise AssertionError(f"unknown value {kind}")
+
+    def token_value(self, token: Token) -> n.Literal:
+        span = self.span(token)
+        if token.type == "STRING":
+            return n.Literal("string", _unquote(token), str(token), span=span)
+        return _number(token, span)
+
+    # actions
+    def action(self, tree: Tree) -> n.Action:
+        kind = tree.data
+        children = tree.children
+        strings = [c for c in children if isinstance(c, Token) and c.type == "STRING"]
+        reason_tree = next((c for c in children if isinstance(c, Tree) and c.data == "because"), None)
+        reason = _unquote(reason_tree.children[1]) if reason_tree else None
+        amount_tree = next((c for c in children if isinstance(c, Tree)
+                            and c.data in ("money", "number")), None)
+        amount = self.value(amount_tree) if amount_tree is not None else None
+        target, target_span = None, self.span(tree)
+        if strings:
+            target, target_span = _unquote(strings[0]), self.span(strings[0])
+        service = _unquote(strings[1]) if kind == "use_carrier" and len(strings) > 1 else None
+        field_path = value = None
+        if kind == "optimize":
+            objective = children[-1]
+            target, target_span = str(objective.children[0]).lower(), self.span(objective)
+        elif kind == "set_field":
+            field_path = self.path(children[1])
+            value = self.value(children[3])
+        return n.Action(kind, target, amount, reason, service, field_path, value,
+                        self.span(tree), target_span)
+
+
+def _number(token: Token, span: n.Span) -> n.Literal:
+    text = str(token)
+    value = float(text)
+    return n.Literal("number", int(value) if value.is_integer() else value, text, span=span)
+
+
+def _unquote(token) -> str:
+    return str(token)[1:-1]
+
+
+def _is_comma(item) -> bool:
+    return isinstance(item, Token) and str(item) == ","
