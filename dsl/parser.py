@@ -65,9 +65,19 @@ def _keywords() -> dict[str, str]:
 
 def parse(text: str | bytes, file: str = "<playbook>") -> n.Playbook:
     """Parse playbook text. Raises PlaybookError with every syntax problem."""
+    playbook, diagnostics = parse_partial(text, file)
+    if diagnostics:
+        raise PlaybookError(diagnostics)
+    return playbook
+
+
+def parse_partial(text: str | bytes, file: str = "<playbook>") -> tuple[n.Playbook | None, list[Diagnostic]]:
+    """Parse what can be parsed: the statements that are well-formed, and a
+    diagnostic for each one that is not (so the checker can still look at
+    the rest). The playbook is None when nothing could be read."""
     text, problems = _decode(text, file)
     if problems:
-        raise PlaybookError(problems)
+        return None, problems
     blanked = text
     diagnostics: list[Diagnostic] = []
     while True:
@@ -75,20 +85,15 @@ def parse(text: str | bytes, file: str = "<playbook>") -> n.Playbook:
             tree = _lark().parse(blanked)
             break
         except UnexpectedInput as error:
-            diagnostic = _describe(error, text, file)
-            diagnostics.append(diagnostic)
-            if len(diagnostics) >= MAX_SYNTAX_ERRORS:
-                raise PlaybookError(diagnostics) from None
+            diagnostics.append(_describe(error, text, file))
             recovered = _skip_statement(blanked, _offset(blanked, error))
-            if recovered is None or recovered == blanked:
-                raise PlaybookError(diagnostics) from None
+            if len(diagnostics) >= MAX_SYNTAX_ERRORS or recovered is None or recovered == blanked:
+                return None, diagnostics
             blanked = recovered
     depth_problem = _too_deep(tree, text, file)
     if depth_problem:
-        diagnostics.append(depth_problem)
-    if diagnostics:
-        raise PlaybookError(diagnostics)
-    return _Builder(file, text).playbook(tree)
+        return None, diagnostics + [depth_problem]
+    return _Builder(file, text).playbook(tree), diagnostics
 
 
 # ---- input checks -------------------------------------------------------------

@@ -1,0 +1,528 @@
+"""Check a parsed playbook: every problem, sorted by position.
+
+Errors make a playbook unusable; warnings point at things that are legal but
+probably not meant (conflicting settings, rules that can never fire).
+"""
+
+from __future__ import annotations
+
+import math
+import zoneinfo
+from dataclasses import dataclass
+from functools import cache
+from typing import Iterable
+
+from . import facts as f
+from . import nodes as n
+from .diagnostics import Diagnostic, did_you_mean
+
+MAX_RULES = 2000            # durable_rules allows 4096 rules per ruleset; stay well clear
+MAX_TESTS_PER_RULE = 200
+MAX_LIST_VALUES = 500
+
+
+@dataclass(frozen=True)
+class KnownIds:
+    """Node and carrier ids of a network, for `steve check --network`."""
+    nodes: frozenset[str] = frozenset()
+    carriers: frozenset[str] = frozenset()
+
+
+def check(playbook: n.Playbook, source: str = "", known: KnownIds | None = None) -> list[Diagnostic]:
+    return sorted(_Checker(playbook, source, known).run(), key=lambda d: d.sort_key)
+
+
+def tests_in(condition: n.Condition | None) -> Iterable[n.Test]:
+    stack = [condition] if condition is not None else []
+    while stack:
+        item = stack.pop()
+        if isinstance(item, n.Test):
+            yield item
+        elif isinstance(item, (n.Not, n.Paren)):
+            stack.append(item.operand)
+        elif isinstance(item, (n.All, n.Any)):
+            stack.extend(reversed(item.operands))
+
+
+def rule_scope(rule: n.Rule) -> str:
+    scope = f.ORDER
+    paths = [t.path for t in tests_in(rule.when)]
+    paths += [v for t in tests_in(rule.when) for v in t.values if isinstance(v, n.Path)]
+    paths += [a.value for a in rule.actions if isinstance(a.value, n.Path)]
+    for path in paths:
+        candidate = f.scope_of(path.parts[0])
+        if f.SCOPE_RANK.get(candidate, 0) > f.SCOPE_RANK[scope]:
+            scope = candidate
+    return scope
+
+
+@cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class _Checker:
+    def __init__(self, playbook: n.Playbook, source: str, known: KnownIds | None):
+        self.playbook = playbook
+        self.source = source
+        self.known = known
+        self.out: list[Diagnostic] = []
+        self.groups = {g.name: g for g in playbook.groups}
+        self.derived = self._derived_fields()
+        self.currencies: list[tuple[str, n.Span]] = []
+
+    def error(self, span: n.Span, message: str, related=()) -> None:
+        self.out.append(Diagnostic.at(span, "error", message, self.source, related))
+
+    def warning(self, span: n.Span, message: str, related=()) -> None:
+        self.out.append(Diagnostic.at(span, "warning", message, self.source, related))
+
+    def run(self) -> list[Diagnostic]:
+        self.check_header()
+        self.check_settings()
+        self.check_groups()
+        self.check_rules()
+        self.check_currency()
+        return self.out
+
+    # ---- header and settings ------------------------------------------------
+    def check_header(self) -> None:
+        statements = self.playbook.statements
+        headers = [s for s in statements if isinstance(s, n.Header)]
+        if not headers:
+            span = statements[0].span if statements else n.Span(self.playbook.file, 1, 1, 1, 1)
+            self.error(span, 'a playbook starts with its name, e.g. playbook "Acme Outfitters"')
+            return
+        if statements[0] is not headers[0]:
+            self.error(headers[0].span, "the playbook header must be the first statement")
+        for extra in headers[1:]:
+            self.error(extra.span, f"the playbook is already named on line {headers[0].span.line}",
+                       [headers[0].span])
+        if not headers[0].name.strip():
+            self.error(headers[0].span, "the playbook name is empty")
+
+    def check_settings(self) -> None:
+        seen: dict[str, n.Setting] = {}
+        for setting in self.playbook.settings:
+            first = seen.get(setting.name)
+            if first is not None:
+                self.error(setting.span, f"`{_setting_words(setting.name)}` is set twice: first at "
+                           f"line {first.span.line}, again here; keep one", [first.span])
+                continue
+            seen[setting.name] = setting
+            value = setting.value
+            if setting.name == "timezone" and value.value not in _timezones():
+                self.error(value.span, f'unknown timezone "{value.value}"'
+                           + (did_you_mean(value.value, _timezones()) or
+                              '; use a name like "America/Chicago" or "UTC"'))
+            elif setting.name == "optimize" and value.value not in f.OBJECTIVES:
+                self.error(value.span, f'unknown objective "{value.text}"'
+                           + did_you_mean(value.text, f.OBJECTIVES))
+            elif setting.name == "max_shipments":
+                if not isinstance(value.value, int) or value.value < 1:
+                    self.error(value.span, "max shipments must be a whole number of at least 1")
+            elif setting.name in ("day_value", "split_penalty"):
+                self.note_money(value)
+                if value.value < 0:
+                    self.error(value.span, f"{_setting_words(setting.name)} cannot be negative")
+            elif setting.name == "currency":
+                code = str(value.value).upper()
+                if len(code) != 3 or not code.isalpha():
+                    self.error(value.span, 'currency is a three-letter code such as "USD"')
+                else:
+                    self.currencies.append((code, value.span))
+
+    def note_money(self, literal: n.Literal | None) -> None:
+        if literal is not None and literal.kind == "money" and literal.unit not in (None, "$"):
+            self.currencies.append((literal.unit, literal.span))
+
+    def check_currency(self) -> None:
+        if not self.currencies:
+            return
+        first_code, first_span = self.currencies[0]
+        for code, span in self.currencies[1:]:
+            if code != first_code:
+                self.error(span, f"one currency per playbook: this is {code}, but line "
+                           f"{first_span.line} uses {first_code}", [first_span])
+
+    # ---- groups -------------------------------------------------------------
+    def check_groups(self) -> None:
+        seen: dict[str, n.Group] = {}
+        for group in self.playbook.groups:
+            if group.name in seen:
+                self.error(group.name_span, f'group "{group.name}" is defined twice (first on line '
+                           f"{seen[group.name].span.line})", [seen[group.name].span])
+            seen.setdefault(group.name, group)
+            for member in group.nodes or ():
+                self.check_node_id(str(member.value), member.span)
+            if group.where is not None:
+                for test in tests_in(group.where):
+                    fact = test.path.parts[0].lower()
+                    if fact in f.FACTS and fact != "node":
+                        self.error(test.path.span, f'a group is a set of nodes: its condition can '
+                                   f'only look at node fields, not "{test.path.text}"')
+                        continue
+                    self.check_test(test)
+
+    # ---- rules ------------------------------------------------------------------
+    def check_rules(self) -> None:
+        rules = self.playbook.rules
+        if len(rules) > MAX_RULES:
+            self.error(rules[MAX_RULES].span, f"too many rules ({len(rules)}); the limit is {MAX_RULES}")
+        seen: dict[str, n.Rule] = {}
+        for rule in rules:
+            if rule.name in seen:
+                self.error(rule.name_span, f'rule "{rule.name}" is defined twice (first on line '
+                           f"{seen[rule.name].span.line}); rule names must be unique",
+                           [seen[rule.name].span])
+            seen.setdefault(rule.name, rule)
+            self.check_rule(rule)
+        self.check_conflicts(rules)
+
+    def check_rule(self, rule: n.Rule) -> None:
+        if not rule.name.strip():
+            self.error(rule.name_span, "the rule name is empty")
+        for word in ("when", "priority", "then"):
+            spans = [s for c, s in zip(rule.clauses, rule.clause_spans) if c == word]
+            if len(spans) > 1 and word != "then":
+                self.error(spans[1], f'rule "{rule.name}" has two `{word}` clauses; '
+                           + ("join the conditions with and/or" if word == "when" else "keep one"))
+        if "then" not in rule.clauses:
+            self.error(rule.name_span, f'rule "{rule.name}" has no `then`: say what it does, '
+                       'e.g. then avoid node because "..."')
+        tests = list(tests_in(rule.when))
+        if len(tests) > MAX_TESTS_PER_RULE:
+            self.error(rule.span, f"too many conditions in one rule ({len(tests)}); the limit is "
+                       f"{MAX_TESTS_PER_RULE}: use a group")
+        for test in tests:
+            self.check_test(test)
+        self.check_satisfiable(rule)
+        scope = rule_scope(rule)
+        for action in rule.actions:
+            self.check_action(action, rule, scope)
+
+    def check_conflicts(self, rules: tuple[n.Rule, ...]) -> None:
+        setters: dict[tuple[str, int], list[tuple[n.Rule, n.Action]]] = {}
+        for rule in rules:
+            for action in rule.actions:
+                setting = f.SETTING_ACTIONS.get(action.kind)
+                if setting:
+                    setters.setdefault((setting, rule.priority or 0), []).append((rule, action))
+        for (setting, priority), entries in setters.items():
+            for (rule_a, action_a), (rule_b, action_b) in zip(entries, entries[1:]):
+                if rule_a is rule_b or _same_effect(action_a, action_b):
+                    continue
+                self.warning(action_b.span, f'rules "{rule_a.name}" (line {rule_a.span.line}) and '
+                             f'"{rule_b.name}" (line {rule_b.span.line}) both decide the {setting} '
+                             f"with priority {priority}; when both fire, the later one in the file "
+                             "wins (give one a higher priority to make the choice explicit)",
+                             [action_a.span])
+
+    # ---- conditions -------------------------------------------------------------
+    def check_path(self, path: n.Path) -> str | None:
+        fact = path.parts[0].lower()
+        if fact not in f.FACTS:
+            self.error(_part_span(path, 0), f'unknown fact "{path.parts[0]}"' + (
+                did_you_mean(path.parts[0], f.FACTS) or
+                "; facts are: " + ", ".join(sorted(f.FACTS))))
+            return None
+        fields = f.FACTS[fact]
+        name = ".".join(path.parts[1:])
+        kind = f.field_kind(path.parts, self.derived)
+        if kind is not None:
+            return kind
+        if "" in fields and not name:
+            return fields[""]
+        if "" in fields:
+            self.error(path.span, f'"{fact}" has no fields; compare it directly, e.g. '
+                       f"{fact} > {f.EXAMPLE.get(fields[''], '3')}")
+            return None
+        if not name:
+            if "tags" in fields or fact == "node":
+                return "fact"
+            self.error(path.span, f'"{fact}" needs a field, e.g. {fact}.{next(iter(fields))}')
+            return None
+        choices = sorted({k for k in fields if k} | {k for (fa, k) in self.derived if fa == fact})
+        self.error(_part_span(path, 1, len(path.parts)), f'unknown field "{name}" of {fact}'
+                   + (did_you_mean(name, choices) or "; fields are: " + ", ".join(sorted(choices))))
+        return None
+
+    def check_test(self, test: n.Test) -> None:
+        kind = self.check_path(test.path)
+        for value in test.values:
+            if isinstance(value, n.Path):
+                self.check_path(value)
+            else:
+                self.note_money(value)
+        if kind is None:
+            return
+        op, path = test.op, test.path
+        if op in ("has tag", "has no tag"):
+            if path.parts[0].lower() not in f.TAGGED or (kind not in ("fact", "tags")):
+                self.error(test.op_span, f'"{path.text}" has no tags; `has tag` works on order, '
+                           "customer, item and node")
+            return
+        if op in ("in group", "not in group"):
+            if path.parts[0].lower() != "node" or kind not in ("fact", "string"):
+                self.error(test.op_span, "`in group` tests a node: write node in group \"...\"")
+            self.check_group_name(test.values[0])
+            return
+        if kind == "fact":
+            self.error(path.span, f'"{path.text}" needs a field here, e.g. '
+                       f"{path.text}.{next(k for k in f.FACTS[path.parts[0].lower()] if k)}")
+            return
+        if kind == "tags":
+            self.error(test.op_span, f'tags are tested with `has tag`, e.g. '
+                       f'{path.parts[0]} has tag "gift"')
+            return
+        if op in ("<", "<=", ">", ">=", "between") and kind not in f.ORDERED_KINDS:
+            self.error(test.op_span, f'"{path.text}" is {f.DESCRIBE.get(kind, kind)}; it cannot be '
+                       f"compared with {op}")
+            return
+        if op in ("after", "before") and kind not in ("day", "time"):
+            self.error(test.op_span, f"`{op}` compares days and times (today, now), not "
+                       f"{f.DESCRIBE.get(kind, kind)}")
+            return
+        if len(test.values) > MAX_LIST_VALUES:
+            self.error(test.op_span, f"too many values in one list (limit {MAX_LIST_VALUES}); use a group")
+        for value in test.values:
+            self.check_value(path, kind, op, value)
+
+    def check_value(self, path: n.Path, kind: str, op: str, value: n.Value) -> None:
+        if isinstance(value, n.Path):
+            other = f.field_kind(value.parts, self.derived)
+            if other is not None and other != kind and not {other, kind} <= {"string", "kind"}:
+                self.error(value.span, f'cannot compare {path.text} ({f.DESCRIBE.get(kind, kind)}) '
+                           f"with {value.text} ({f.DESCRIBE.get(other, other)})")
+            return
+        if kind.startswith("choice:"):
+            options = kind.split(":", 1)[1].split("|")
+            if value.kind in ("word", "string") and str(value.value).lower() in options:
+                return
+            self.error(value.span, f'{path.text} is one of {", ".join(options)}, not {value.text}'
+                       + did_you_mean(str(value.value), options))
+            return
+        if kind == "day":
+            if value.kind == "word" and value.value not in f.DAY_WORDS:
+                self.error(value.span, f'unknown weekday "{value.text}"'
+                           + (did_you_mean(str(value.value), f.DAY_WORDS)
+                              or "; use monday … sunday, weekday or weekend"))
+                return
+            if value.kind == "word" and op not in ("is", "is not", "=", "!=", "in", "not in"):
+                self.error(value.span, f"`{op}` needs a date here, e.g. 2026-11-27")
+                return
+            if value.kind == "date":
+                self.check_date(value)
+                return
+        if kind == "kind":
+            word = str(value.value).lower()
+            if value.kind in ("word", "string") and word in f.NODE_KINDS:
+                return
+            self.error(value.span, f'unknown node kind "{value.value}"'
+                       + (did_you_mean(word, f.NODE_KINDS) or "; kinds are: " + ", ".join(f.NODE_KINDS)))
+            return
+        if value.kind in f.ACCEPTS.get(kind, set()):
+            if value.kind == "time" and not (0 <= value.value < 24 * 60 and int(value.text[-2:]) < 60):
+                self.error(value.span, f"{value.text} is not a time of day (00:00 to 23:59)")
+            return
+        if value.kind == "word" and kind == "string":
+            self.error(value.span, f'write text in double quotes: "{value.text}"')
+            return
+        if value.kind == "number" and kind in ("distance", "weight"):
+            unit = "km or mi" if kind == "distance" else "kg or lb"
+            self.error(value.span, f"{path.text} is {f.DESCRIBE[kind]}: give a unit, e.g. "
+                       f"{value.text} {unit.split(' or ')[0]} ({unit})")
+            return
+        self.error(value.span, f"cannot compare {path.text} ({f.DESCRIBE.get(kind, kind)}) with "
+                   f"{value.text} ({f.DESCRIBE.get(value.kind, value.kind)}); write "
+                   f"{f.DESCRIBE.get(kind, kind)} such as {f.EXAMPLE.get(kind, '...')}")
+
+    def check_date(self, value: n.Literal) -> None:
+        import datetime as dt
+        try:
+            dt.date.fromisoformat(str(value.value))
+        except ValueError:
+            self.error(value.span, f"{value.text} is not a date (YYYY-MM-DD)")
+
+    def check_group_name(self, value: n.Value) -> None:
+        name = str(value.value)
+        if name not in self.groups:
+            self.error(value.span, f'unknown group "{name}"' + (
+                did_you_mean(name, self.groups) or
+                ("; groups are: " + ", ".join(sorted(self.groups)) if self.groups
+                 else '; define it first: group "name" is nodes "ID", ...')))
+
+    def check_satisfiable(self, rule: n.Rule) -> None:
+        for conjunction in _conjunctions(rule.when):
+            reason = _impossible(conjunction)
+            if reason:
+                self.warning(conjunction[0].span, f'rule "{rule.name}" can never fire: {reason}')
+                return
+
+    # ---- actions --------------------------------------------------------------------
+    def check_action(self, action: n.Action, rule: n.Rule, scope: str) -> None:
+        kind = action.kind
+        self.note_money(action.amount)
+        if kind in f.CANDIDATE_ACTIONS and scope != f.CANDIDATE:
+            verb = kind.split("_")[0]
+            looks = "the order" if scope == f.ORDER else "order lines but no node"
+            self.error(action.span, f"`{verb}` needs a node and an item, but this rule looks only at "
+                       f"{looks}; add a condition on node or stock (e.g. when node.kind is store), "
+                       f'or name the node: {verb} node "ID"' if verb != "keep" else
+                       f"`keep` needs a node and an item, but this rule looks only at {looks}; "
+                       "add a condition on node or stock (e.g. when node.kind is store)")
+        if kind in ("exclude_named_node", "avoid_named_node", "prefer_named_node",
+                    "penalize_named_node", "route_to_node"):
+            self.check_node_id(action.target, action.target_span)
+        elif kind in ("exclude_group", "avoid_group"):
+            self.check_group_name(n.Literal("string", action.target, action.target, span=action.target_span))
+        elif kind in ("use_carrier", "avoid_carrier", "surcharge"):
+            self.check_carrier_id(action.target, action.target_span)
+        elif kind == "optimize" and action.target not in f.OBJECTIVES:
+            self.error(action.target_span, f'unknown objective "{action.target}"'
+                       + did_you_mean(action.target or "", f.OBJECTIVES))
+        elif kind in ("max_shipments", "keep"):
+            value = action.amount.value if action.amount else None
+            lowest = 1 if kind == "max_shipments" else 0
+            if not isinstance(value, int) or value < lowest:
+                self.error(action.amount.span if action.amount else action.span,
+                           f"{'max shipments' if kind == 'max_shipments' else 'keep'} takes a whole "
+                           f"number of at least {lowest}")
+        elif kind in ("split_penalty", "surcharge", "prefer_node", "penalize_node",
+                      "prefer_named_node", "penalize_named_node"):
+            if action.amount is not None and action.amount.value < 0:
+                self.error(action.amount.span, "the amount cannot be negative (use prefer instead "
+                           "of a negative penalty)" if "penal" in kind else "the amount cannot be negative")
+        elif kind in ("tag_order", "tag_customer") and not (action.target or "").strip():
+            self.error(action.target_span, "a tag cannot be empty")
+        elif kind == "set_field":
+            self.check_set(action)
+        if action.reason is not None and not action.reason.strip():
+            self.error(action.span, "the reason after `because` is empty")
+
+    def check_set(self, action: n.Action) -> None:
+        path = action.field
+        fact = path.parts[0].lower()
+        if fact not in f.SETTABLE_FACTS or len(path.parts) < 2:
+            self.error(path.span, f"`set` changes a field of the order or the customer "
+                       f"(e.g. set order.priority to 1), not {path.text}")
+            return
+        if path.parts[1:] == ("id",) or f.field_kind(path.parts) == "tags":
+            self.error(path.span, f"{path.text} cannot be changed" +
+                       ("; use tag order/customer" if path.parts[-1] == "tags" else ""))
+            return
+        if isinstance(action.value, n.Path):
+            self.check_path(action.value)
+            return
+        builtin = f.field_kind(path.parts)
+        if builtin is not None and action.value is not None:
+            self.check_value(path, builtin, "is", action.value)
+
+    # ---- network ids -------------------------------------------------------------------
+    def check_node_id(self, node_id: str | None, span: n.Span) -> None:
+        if self.known is None or node_id is None or node_id in self.known.nodes:
+            return
+        self.error(span, f'unknown node "{node_id}"' + did_you_mean(node_id, self.known.nodes))
+
+    def check_carrier_id(self, carrier: str | None, span: n.Span) -> None:
+        if self.known is None or carrier is None or carrier in self.known.carriers:
+            return
+        self.error(span, f'unknown carrier "{carrier}"' + did_you_mean(carrier, self.known.carriers))
+
+    def _derived_fields(self) -> dict[tuple[str, str], str]:
+        derived = {}
+        for rule in self.playbook.rules:
+            for action in rule.actions:
+                if action.kind == "set_field" and action.field and len(action.field.parts) >= 2:
+                    value = action.value
+                    kind = (f.field_kind(value.parts) if isinstance(value, n.Path)
+                            else ("string" if value.kind == "word" else value.kind)) or "string"
+                    if action.field.parts[1:] == ("id",):
+                        continue
+                    derived[(action.field.parts[0].lower(),
+                             ".".join(action.field.parts[1:]).lower())] = kind
+        return derived
+
+
+# ---- helpers ------------------------------------------------------------------------
+
+def _setting_words(name: str) -> str:
+    return {"day_value": "a day saved is worth", "split_penalty": "split penalty",
+            "max_shipments": "max shipments"}.get(name, name)
+
+
+def _part_span(path: n.Path, first: int, last: int | None = None) -> n.Span:
+    """The span of path.parts[first:last] (paths are written without spaces)."""
+    last = first + 1 if last is None else last
+    start = path.span.column + sum(len(p) + 1 for p in path.parts[:first])
+    width = len(".".join(path.parts[first:last]))
+    span = path.span
+    if span.end_line != span.line:
+        return span
+    return n.Span(span.file, span.line, start, span.line, start + width)
+
+
+def _same_effect(a: n.Action, b: n.Action) -> bool:
+    return (a.kind, a.target, a.amount.value if a.amount else None, a.service) == \
+        (b.kind, b.target, b.amount.value if b.amount else None, b.service)
+
+
+def _conjunctions(condition: n.Condition | None) -> list[list[n.Test]]:
+    """The tests that must all hold together, for the top-level `and` only
+    (a cheap, sound approximation: never a false warning)."""
+    if condition is None:
+        return []
+    while isinstance(condition, n.Paren):
+        condition = condition.operand
+    if isinstance(condition, n.Test):
+        return [[condition]]
+    if isinstance(condition, n.All):
+        tests = []
+        for operand in condition.operands:
+            while isinstance(operand, n.Paren):
+                operand = operand.operand
+            if isinstance(operand, n.Test):
+                tests.append(operand)
+        return [tests] if tests else []
+    return []
+
+
+def _impossible(tests: list[n.Test]) -> str | None:
+    bounds: dict[tuple[str, ...], list[float]] = {}
+    equals: dict[tuple[str, ...], set] = {}
+    for test in tests:
+        key = tuple(p.lower() for p in test.path.parts)
+        literals = [v for v in test.values if isinstance(v, n.Literal)]
+        if len(literals) != len(test.values):
+            continue
+        numeric = [v for v in literals if isinstance(v.value, (int, float)) and v.kind != "time"]
+        low, high = bounds.setdefault(key, [-math.inf, math.inf])
+        fact_field = (key[0], ".".join(key[1:]))
+        if fact_field in f.NON_NEGATIVE or (key[0], "") in f.NON_NEGATIVE and len(key) == 1:
+            low = max(low, 0.0)
+        if numeric and len(numeric) == len(literals):
+            value = numeric[0].value
+            if test.op in ("<", "before"):
+                high = min(high, value - 1e-12)
+            elif test.op == "<=":
+                high = min(high, value)
+            elif test.op in (">", "after"):
+                low = max(low, value + 1e-12)
+            elif test.op == ">=":
+                low = max(low, value)
+            elif test.op in ("is", "="):
+                low, high = max(low, value), min(high, value)
+            elif test.op == "between" and len(numeric) == 2:
+                low, high = max(low, numeric[0].value), min(high, numeric[1].value)
+        bounds[key] = [low, high]
+        if low > high:
+            return f'no value of {test.path.text} satisfies "{test.path.text} {test.op} ' \
+                   f'{" and ".join(v.text for v in literals)}" together with the rest of the condition' \
+                if len(tests) > 1 else f"{test.path.text} is never {test.op} " \
+                f"{' and '.join(v.text for v in literals)}"
+        if test.op in ("is", "=") and literals and literals[0].kind == "string":
+            seen = equals.setdefault(key, set())
+            seen.add(literals[0].value)
+            if len(seen) > 1:
+                return f"{test.path.text} cannot be both " + " and ".join(f'"{v}"' for v in sorted(seen))
+    return None
