@@ -1,0 +1,178 @@
+"""The data Steve routes with: network, catalog, stock and orders (pydantic).
+
+Shapes follow docs/data.md (the v1 contract); unknown keys are kept out of
+the way (ignored) so that upstream systems can send richer documents.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+NodeKind = Literal["warehouse", "store", "3pl", "vendor", "transit"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+
+class Node(_Model):
+    id: str = Field(min_length=1)
+    name: str = ""
+    kind: NodeKind = "warehouse"
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    state: str | None = None
+    country: str = "US"
+    region: str | None = None
+    handling: float = Field(default=0.0, ge=0)
+    capacity: int | None = Field(default=None, ge=0)
+    ships: bool = True
+    pickup: bool = False
+    status: Literal["live", "shadow", "off"] = "live"
+    tags: tuple[str, ...] = ()
+    lead_days: int = Field(default=0, ge=0)
+    eta: dt.date | None = None
+    load: float | None = Field(default=None, ge=0, description="share of today's capacity already used (0-1)")
+
+
+class Carrier(_Model):
+    id: str = Field(min_length=1)
+    name: str = ""
+    base: float = Field(ge=0)
+    per_kg: float = Field(default=0.0, ge=0)
+    per_1000km: float = Field(default=0.0, ge=0)
+    km_per_day: float = Field(gt=0)
+    min_days: int = Field(default=1, ge=0)
+    states: tuple[str, ...] | None = None
+
+    def serves(self, from_state: str | None, to_state: str | None) -> bool:
+        if self.states is None:
+            return True
+        return from_state in self.states and to_state in self.states
+
+
+class Network(_Model):
+    currency: str = "USD"
+    nodes: tuple[Node, ...]
+    carriers: tuple[Carrier, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> "Network":
+        for label, ids in (("node", [n.id for n in self.nodes]), ("carrier", [c.id for c in self.carriers])):
+            seen = set()
+            for item in ids:
+                if item in seen:
+                    raise ValueError(f"{label} id {item!r} appears twice")
+                seen.add(item)
+        return self
+
+    _node_index: dict = PrivateAttr(default_factory=dict)
+
+    def node(self, node_id: str) -> Node | None:
+        if not self._node_index:
+            self._node_index.update((n.id, n) for n in self.nodes)
+        return self._node_index.get(node_id)
+
+
+class Item(_Model):
+    sku: str = Field(min_length=1)
+    name: str = ""
+    weight: float = Field(default=0.0, ge=0)
+    price: float = Field(default=0.0, ge=0)
+    margin: float | None = None
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+
+
+class Catalog(_Model):
+    items: tuple[Item, ...]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Catalog":
+        seen: dict[str, str] = {}
+        for item in self.items:
+            for name in (item.sku, *item.aliases):
+                if name in seen and seen[name] != item.sku:
+                    raise ValueError(f"{name!r} names both {seen[name]} and {item.sku}")
+                if name in seen and name == item.sku and seen[name] == item.sku and name not in item.aliases:
+                    raise ValueError(f"sku {name!r} appears twice")
+                seen[name] = item.sku
+        return self
+
+    _alias_index: dict = PrivateAttr(default_factory=dict)
+
+    def resolve(self, name: str) -> Item | None:
+        """The item a sku or any channel alias names."""
+        index = self._alias_index
+        if not index:
+            for item in self.items:
+                for alias in item.aliases:
+                    index.setdefault(alias, item)
+            for item in self.items:
+                index[item.sku] = item
+        return index.get(name)
+
+
+class StockRow(_Model):
+    node: str = Field(min_length=1)
+    sku: str = Field(min_length=1)
+    on_hand: int = Field(ge=0)
+    reserved: int = Field(default=0, ge=0)
+
+
+class Customer(_Model):
+    id: str | None = None
+    tier: str | None = None
+    tags: tuple[str, ...] = ()
+    orders: int = Field(default=0, ge=0)
+
+
+class ShipTo(_Model):
+    country: str = "US"
+    state: str | None = None
+    zip: str | None = None
+    city: str | None = None
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+    @field_validator("zip", mode="before")
+    @classmethod
+    def _zip_text(cls, value):
+        return str(value) if isinstance(value, int) else value
+
+
+class OrderLine(_Model):
+    sku: str = Field(min_length=1)
+    qty: int = Field(ge=1, le=1_000_000)
+    price: float | None = Field(default=None, ge=0)
+    # optional per-order overrides of catalog fields
+    weight: float | None = Field(default=None, ge=0)
+    margin: float | None = None
+    category: str | None = None
+    tags: tuple[str, ...] | None = None
+
+
+MAX_LINES = 500
+
+
+class Order(_Model):
+    id: str = Field(min_length=1, max_length=200)
+    channel: str | None = None
+    created_at: dt.datetime | None = None
+    customer: Customer = Customer()
+    ship_to: ShipTo = ShipTo()
+    delivery: Literal["ship", "pickup"] = "ship"
+    pickup_node: str | None = None
+    service: str = "standard"
+    lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=MAX_LINES)
+    tags: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _pickup_has_node(self) -> "Order":
+        if self.delivery == "pickup" and not self.pickup_node:
+            raise ValueError("a pickup order needs pickup_node")
+        return self

@@ -1,0 +1,268 @@
+"""route(): one order in, one Decision out. route_batch(): many orders
+against one stock view, reserving as it goes.
+
+    order -> facts -> rules fire (forward chaining) -> verdict -> allocation
+          -> Decision with trace and a reason for every node not used
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable, Iterable
+
+from pydantic import ValidationError
+
+from dsl.compiler import Rulebook
+from . import allocator as alloc
+from .decision import Decision, Shipment, ShipmentLine, TraceEntry, cents
+from .effects import ALL_LINES, Verdict, applies, decide
+from .facts import OrderError, Situation, gather
+from .matching import RuleLoopError, run_rules
+from .models import Catalog, Network, Order
+from .stock import Stock
+
+Matcher = Callable[[Rulebook, Any], list]
+COMPARE_LIMIT = 16      # nodes compared one by one in "not chosen: $X more than …"
+
+
+def route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
+          order: Order | dict, *, matcher: Matcher | None = None,
+          live_nodes: Iterable[str] = (), now: dt.datetime | None = None) -> Decision:
+    """Decide how to fulfil one order. Never raises for bad orders: they get
+    status "error" with what is wrong and where."""
+    playbook = {"name": rulebook.name, "version": rulebook.version}
+    if not isinstance(order, Order):
+        try:
+            order = Order.model_validate(order)
+        except ValidationError as error:
+            order_id = order.get("id") if isinstance(order, dict) else None
+            return Decision(str(order_id or ""), "error", playbook=playbook,
+                            errors=tuple(_validation_errors(error)))
+    try:
+        situation = gather(order, network, catalog, stock, rulebook.settings.timezone,
+                           frozenset(live_nodes), now)
+    except OrderError as error:
+        return Decision(order.id, "error", playbook=playbook,
+                        errors=tuple({"loc": loc, "msg": msg} for loc, msg in error.problems))
+    try:
+        firings = (matcher or run_rules)(rulebook, situation.base)
+    except RuleLoopError as error:
+        return Decision(order.id, "error", playbook=playbook,
+                        errors=({"loc": "playbook", "msg": str(error)},))
+    verdict = decide(rulebook, firings, situation.base, network.nodes,
+                     [line.sku for line in situation.lines])
+    trace = _trace(order.id, firings, verdict, situation)
+    tags = tuple(sorted(situation.base.order.get("order.tags") or ()))
+    common = dict(objective=verdict.objective, tags=tags, playbook=playbook, trace=trace)
+    if verdict.hold is not None:
+        reason = f"held by {verdict.hold.cite()}" + (f": {verdict.hold.reason}" if verdict.hold.reason else "")
+        return Decision(order.id, "held", reason=reason, nodes=_all_unused(network, situation, {}), **common)
+    pickup = order.delivery == "pickup" or (verdict.route_to and verdict.route_to[0] == "<pickup>")
+    if pickup:
+        return _pickup(order, network, stock, situation, common)
+    return _allocate(order, network, stock, situation, verdict, common)
+
+
+def route_batch(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
+                orders: Iterable[Order | dict], **options) -> Iterable[Decision]:
+    """Route orders in turn against one stock view, reserving each routed
+    order's units before the next (the stock object is changed)."""
+    for order in orders:
+        decision = route(rulebook, network, catalog, stock, order, **options)
+        if decision.status == "routed":
+            reserve(stock, decision)
+        yield decision
+
+
+def reserve(stock: Stock, decision: Decision) -> None:
+    for shipment in decision.shipments:
+        for line in shipment.lines:
+            stock.reserve(shipment.node, line.sku, line.qty)
+
+
+# ---- pickup ---------------------------------------------------------------------
+
+def _pickup(order: Order, network: Network, stock: Stock, situation: Situation, common) -> Decision:
+    node_id = order.pickup_node
+    node = network.node(node_id) if node_id else None
+    problem = None
+    if node is None:
+        problem = f"pickup node {node_id!r} is not in the network"
+    elif node.status != "live":
+        problem = f"pickup node {node_id} is not live ({node.status})"
+    elif not node.pickup:
+        problem = f"{node_id} does not offer pickup"
+    else:
+        wanted: dict[str, int] = {}
+        for line in situation.lines:
+            wanted[line.sku] = wanted.get(line.sku, 0) + line.qty
+        for sku, qty in wanted.items():
+            if stock.available(node_id, sku) < qty:
+                problem = (f"pickup node {node_id} has {stock.available(node_id, sku)} of {sku} "
+                           f"available, {qty} wanted")
+                break
+    reasons = {n.id: "not the pickup node" for n in network.nodes if n.id != node_id}
+    if problem:
+        return Decision(order.id, "held", reason=problem, nodes=reasons, **common)
+    lines = tuple(ShipmentLine(l.sku, l.qty) for l in situation.lines)
+    shipment = Shipment(node_id, None, lines, 0.0, 0, 0)
+    return Decision(order.id, "routed", shipments=(shipment,), nodes=reasons, **common)
+
+
+# ---- allocation --------------------------------------------------------------------
+
+def _allocate(order: Order, network: Network, stock: Stock, situation: Situation,
+              verdict: Verdict, common) -> Decision:
+    blocked: dict[str, list[str]] = {k: list(v) for k, v in situation.unavailable.items()}
+    lanes = _lanes(network, situation, verdict)
+    candidates = []
+    avoid_notes: dict[str, str] = {}
+    route_to = verdict.route_to[0] if verdict.route_to else None
+    for entity in situation.base.candidates:
+        line, node_id = entity.line, entity.node
+        node = network.node(node_id)
+        why_not = None
+        excluded = applies(verdict.excluded, line, node_id)
+        if excluded is not None:
+            why_not = f"excluded by {excluded.cite()}" + (f": {excluded.reason}" if excluded.reason else "")
+        elif route_to is not None and node_id != route_to:
+            why_not = f"the order is routed to {route_to} by {verdict.route_to[1].cite()}"
+        elif node.kind == "vendor" and not ({line, ALL_LINES} & verdict.allow_vendors):
+            why_not = "drop-ship vendor: no rule allows vendors for this order"
+        elif node.kind == "transit" and not ({line, ALL_LINES} & verdict.allow_transit):
+            why_not = "in-transit stock: no rule allows in-transit for this order"
+        elif entity.facts["node.load"] >= 1.0:
+            why_not = "over capacity today"
+        elif not lanes.get(node_id):
+            why_not = "no allowed carrier serves this route"
+        if why_not:
+            blocked.setdefault(node_id, []).append(why_not)
+            continue
+        avoided_by = applies(verdict.avoided, line, node_id)
+        avoided = avoided_by is not None
+        if avoided:
+            avoid_notes.setdefault(node_id, f"avoided by {avoided_by.cite()}"
+                                   + (f": {avoided_by.reason}" if avoided_by.reason else ""))
+        adjust = verdict.adjust.get((line, node_id), 0.0) + verdict.adjust.get((ALL_LINES, node_id), 0.0)
+        candidates.append(alloc.Candidate(line, node_id, avoided, adjust))
+    usable = {}
+    for c in candidates:
+        sku = situation.lines[c.line].sku
+        keep = verdict.keep.get((c.node, sku), 0)
+        usable[(c.node, sku)] = max(0, stock.available(c.node, sku) - keep)
+    complete = verdict.ship_complete is not None or route_to is not None
+    problem = alloc.Problem(
+        lines=tuple(alloc.Line(l.index, l.sku, l.qty, l.weight) for l in situation.lines),
+        carriers=lanes, candidates=tuple(candidates), stock=usable,
+        objective=verdict.objective, day_value=verdict.day_value,
+        split_penalty=verdict.split_penalty,
+        max_shipments=1 if complete else verdict.max_shipments, ship_complete=complete)
+    plan = alloc.solve(problem)
+    if plan is None:
+        reason = alloc.explain_infeasible(problem)
+        if not candidates:
+            reason = _nothing_can_ship(situation, blocked)
+        return Decision(order.id, "held", reason=f"cannot be served now: {reason}",
+                        nodes=_summarise(network, blocked, set()), **common)
+    shipments = tuple(_shipment(s, situation, verdict) for s in plan.shipments)
+    used = {s.node for s in shipments}
+    reasons = _summarise(network, blocked, used)
+    reasons.update(_not_chosen(problem, plan, used, avoid_notes))
+    ordered = {n.id: reasons[n.id] for n in network.nodes if n.id in reasons}
+    return Decision(order.id, "routed", shipments=shipments, nodes=ordered, **common)
+
+
+def _lanes(network: Network, situation: Situation, verdict: Verdict) -> dict[str, tuple]:
+    lanes = {}
+    chosen = verdict.carrier[0] if verdict.carrier else None
+    for node_id, reach in situation.reach.items():
+        options = [l for l in reach.lanes if chosen is None or l.carrier == chosen]
+        preferred = [l for l in options if l.carrier not in verdict.avoid_carriers]
+        options = preferred or options
+        lanes[node_id] = tuple(
+            alloc.CarrierOption(l.carrier, l.fixed + verdict.surcharges.get(l.carrier, 0.0), l.per_kg, l.days)
+            for l in options)
+    return lanes
+
+
+def _shipment(planned, situation: Situation, verdict: Verdict) -> Shipment:
+    reach = situation.reach[planned.node]
+    lines = tuple(ShipmentLine(situation.lines[i].sku, qty) for i, qty in planned.lines)
+    service = verdict.carrier[1] if verdict.carrier and verdict.carrier[0] == planned.carrier else None
+    return Shipment(planned.node, planned.carrier, lines, planned.cost, planned.days,
+                    round(reach.km), service)
+
+
+def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str]) -> dict[str, str]:
+    eligible = sorted({c.node for c in problem.candidates} - used)
+    if not eligible:
+        return {}
+    than = next(iter(used)) if len(used) == 1 else "the chosen plan"
+    out = {}
+    if len(eligible) > COMPARE_LIMIT:
+        eligible = sorted(eligible, key=lambda n: _single_estimate(problem, n))[:COMPARE_LIMIT]
+    for node_id in eligible:
+        other = alloc.solve(problem, require_node=node_id)
+        if other is None:
+            out[node_id] = "not chosen: cannot be part of a plan that serves the whole order"
+            continue
+        if other.avoided > plan.avoided:
+            out[node_id] = "not chosen: " + avoid_notes.get(node_id, "avoided by a rule")
+            continue
+        if problem.objective == "speed" and other.days > plan.days:
+            slower = other.days - plan.days
+            out[node_id] = f"not chosen: {slower} day{'s' if slower != 1 else ''} slower than {than}"
+            continue
+        delta = other.value - plan.value
+        if problem.objective == "balanced":
+            delta += problem.day_value * (other.days - plan.days)
+        out[node_id] = f"not chosen: ${cents(max(delta, 0.0)):,.2f} more than {than}"
+    for node_id in sorted({c.node for c in problem.candidates} - used - set(out)):
+        out[node_id] = "not chosen: more costly than " + than
+    return out
+
+
+def _single_estimate(problem, node_id: str) -> float:
+    options = problem.carriers.get(node_id) or ()
+    return min((o.fixed for o in options), default=float("inf"))
+
+
+def _summarise(network: Network, blocked: dict[str, list[str]], used: set[str]) -> dict[str, str]:
+    out = {}
+    for node in network.nodes:
+        if node.id in used or node.id not in blocked:
+            continue
+        out[node.id] = "; ".join(dict.fromkeys(blocked[node.id]))
+    return out
+
+
+def _all_unused(network: Network, situation: Situation, blocked) -> dict[str, str]:
+    reasons = {k: "; ".join(dict.fromkeys(v)) for k, v in situation.unavailable.items()}
+    return {n.id: reasons.get(n.id, "not used: the order is held") for n in network.nodes}
+
+
+def _nothing_can_ship(situation: Situation, blocked: dict[str, list[str]]) -> str:
+    for line in situation.lines:
+        return f"no node can ship {line.sku}" if len(situation.lines) == 1 else \
+            "no node can ship the order's items"
+    return "nothing to ship"
+
+
+def _trace(order_id: str, firings, verdict: Verdict, situation: Situation) -> tuple[TraceEntry, ...]:
+    entries = []
+    for number, firing in enumerate(firings):
+        rule, entity = firing.rule, firing.entity
+        effect = "; ".join(verdict.notes.get(number, ())) or "fired"
+        if number in verdict.overridden:
+            effect += f' (overridden by rule "{verdict.overridden[number]}")'
+        sku = situation.lines[entity.line].sku if entity.line is not None else None
+        entries.append(TraceEntry(rule.name, rule.file, rule.line, order_id, effect, sku, entity.node))
+    return tuple(entries)
+
+
+def _validation_errors(error: ValidationError) -> list[dict]:
+    out = []
+    for item in error.errors(include_url=False):
+        loc = ".".join(str(p) for p in item["loc"])
+        out.append({"loc": loc, "msg": item["msg"]})
+    return out

@@ -1,0 +1,58 @@
+"""A view of network stock: on hand and reserved units per node and item.
+
+The engine reads it; the batch router and the store change it (reserve,
+release, ship). Plain data, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+
+@dataclass
+class Stock:
+    levels: dict[tuple[str, str], list[int]] = field(default_factory=dict)   # (node, sku) -> [on_hand, reserved]
+    used_today: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # node -> units promised today
+
+    @classmethod
+    def from_rows(cls, rows: Iterable) -> "Stock":
+        stock = cls()
+        for row in rows:
+            node, sku = row.node, row.sku
+            level = stock.levels.setdefault((node, sku), [0, 0])
+            level[0] += int(row.on_hand)
+            level[1] += int(getattr(row, "reserved", 0) or 0)
+        return stock
+
+    def copy(self) -> "Stock":
+        clone = Stock({k: list(v) for k, v in self.levels.items()})
+        clone.used_today.update(self.used_today)
+        return clone
+
+    def on_hand(self, node: str, sku: str) -> int:
+        return self.levels.get((node, sku), (0, 0))[0]
+
+    def reserved(self, node: str, sku: str) -> int:
+        return self.levels.get((node, sku), (0, 0))[1]
+
+    def available(self, node: str, sku: str) -> int:
+        level = self.levels.get((node, sku))
+        return max(0, level[0] - level[1]) if level else 0
+
+    def reserve(self, node: str, sku: str, qty: int) -> None:
+        if self.available(node, sku) < qty:
+            raise ValueError(f"cannot reserve {qty} of {sku} at {node}: only "
+                             f"{self.available(node, sku)} available")
+        self.levels[(node, sku)][1] += qty
+        self.used_today[node] += qty
+
+    def release(self, node: str, sku: str, qty: int) -> None:
+        level = self.levels.get((node, sku))
+        if level is not None:
+            level[1] = max(0, level[1] - qty)
+        self.used_today[node] = max(0, self.used_today.get(node, 0) - qty)
+
+    def total_available(self, sku: str) -> int:
+        return sum(max(0, v[0] - v[1]) for (_, s), v in self.levels.items() if s == sku)
