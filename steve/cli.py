@@ -1,0 +1,132 @@
+"""The `steve` command line. Each command reads its files, calls one library
+function, and turns library errors into a clean message and exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+
+import click
+
+import dsl
+import engine
+from .files import InputError, known_ids, load_catalog, load_network, load_stock, read_bytes, read_text
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def clean_errors(command=None, *, input_exit: int = EXIT_FAILED):
+    """Library and input errors become `steve: message` and an exit code."""
+    if command is None:
+        return lambda c: clean_errors(c, input_exit=input_exit)
+
+    @wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except InputError as error:
+            click.echo(f"steve: {error}", err=True)
+            sys.exit(input_exit)
+        except dsl.PlaybookError as error:
+            click.echo(dsl.render(error.diagnostics), err=True)
+            click.echo(f"steve: the playbook has {dsl.summary(error.diagnostics)}", err=True)
+            sys.exit(EXIT_FAILED)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="steve-dom", prog_name="steve")
+def main():
+    """Steve: order routing rules written as playbooks."""
+
+
+@main.command()
+@click.argument("playbooks", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--network", type=click.Path(), help="Also check node and carrier ids against this network.")
+@click.option("--format", "style", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="How to print the problems.")
+@clean_errors(input_exit=EXIT_USAGE)
+def check(playbooks, network, style):
+    """Check playbooks and report every problem (exit 1 on errors)."""
+    known = known_ids(network) if network else None
+    everything, failed = [], False
+    for path in playbooks:
+        name = "<stdin>" if path == "-" else path
+        diagnostics = dsl.check(read_bytes(path), name, known)
+        failed = failed or any(d.severity == "error" for d in diagnostics)
+        everything.extend(diagnostics)
+        if style == "text":
+            if diagnostics:
+                click.echo(dsl.render(diagnostics))
+            click.echo(f"{name}: " + ("ok" if not diagnostics else dsl.summary(diagnostics)))
+    if style == "json":
+        click.echo(json.dumps({"ok": not failed, "diagnostics": [d.to_json() for d in everything]},
+                              indent=2))
+    elif style == "github" and everything:
+        click.echo(dsl.render(everything, "github"))
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+@main.command()
+@click.argument("playbooks", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--check", "check_only", is_flag=True, help="Only report files that would change (exit 1).")
+@clean_errors
+def fmt(playbooks, check_only):
+    """Rewrite playbooks in canonical layout, comments kept."""
+    from dsl.formatter import format_playbook
+
+    changed = []
+    for path in playbooks:
+        text = read_text(path)
+        formatted = format_playbook(text, "<stdin>" if path == "-" else path)
+        if path == "-":
+            if check_only:
+                changed += ["<stdin>"] if formatted != text else []
+            else:
+                click.echo(formatted, nl=False)
+            continue
+        if formatted != text:
+            changed.append(path)
+            if not check_only:
+                with open(path, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(formatted)
+    for path in changed:
+        click.echo(f"{'would reformat' if check_only else 'reformatted'} {path}", err=True)
+    sys.exit(EXIT_FAILED if check_only and changed else EXIT_OK)
+
+
+@main.command()
+@click.argument("order", type=click.Path(allow_dash=True))
+@click.option("--playbook", required=True, type=click.Path(), help="The playbook (.playbook).")
+@click.option("--network", required=True, type=click.Path(), help="Network: nodes and carriers (JSON/YAML).")
+@click.option("--catalog", required=True, type=click.Path(), help="Catalog of items with aliases (JSON/YAML).")
+@click.option("--stock", required=True, type=click.Path(), help="Stock CSV: node,sku,on_hand.")
+@click.option("--explain", is_flag=True, help="Print the decision for people instead of JSON.")
+@click.option("--with-node", "with_nodes", multiple=True, help="Treat this shadow/off node as live (what-if).")
+@clean_errors
+def route(order, playbook, network, catalog, stock, explain, with_nodes):
+    """Route one order (a JSON file, or - for stdin) and print the decision."""
+    rulebook = dsl.compile(read_text(playbook), _name(playbook))
+    document = _order_document(order)
+    decision = engine.route(rulebook, load_network(network), load_catalog(catalog), load_stock(stock),
+                            document, live_nodes=with_nodes)
+    click.echo(engine.explain(decision) if explain else decision.dumps())
+    sys.exit(EXIT_FAILED if decision.status == "error" else EXIT_OK)
+
+
+def _order_document(path: str):
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}:{error.lineno}:{error.colno}: the order is not valid JSON: {error.msg}") from None
+
+
+def _name(path: str) -> str:
+    """Playbooks are cited by file name in traces (seed.playbook:15)."""
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+if __name__ == "__main__":   # pragma: no cover
+    main()

@@ -1,0 +1,156 @@
+"""engine.route end to end: the seed contract's scenarios, the demo's own
+scenarios, determinism, errors and holds."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+import dsl
+import engine
+from conftest import FIXTURES, SEED, read_jsonl
+
+SEED_SCENARIOS = read_jsonl(SEED / "scenarios.jsonl")
+DEMO_SCENARIOS = read_jsonl(FIXTURES / "demo_scenarios.jsonl")
+
+
+def by_node(shipments):
+    return sorted(shipments, key=lambda s: s["node"])
+
+
+@pytest.mark.parametrize("scenario", SEED_SCENARIOS, ids=[s["name"] for s in SEED_SCENARIOS])
+def test_seed_scenario(seed, scenario):
+    decision = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), scenario["order"])
+    got, want = decision.to_json(), scenario["expect"]
+    assert got["status"] == want["status"], got
+    assert [s["node"] for s in by_node(got["shipments"])] == \
+        [s["node"] for s in by_node(want.get("shipments", []))]
+    for mine, theirs in zip(by_node(got["shipments"]), by_node(want.get("shipments", []))):
+        if "carrier" in theirs:
+            assert mine["carrier"] == theirs["carrier"]
+        if "cost" in theirs:
+            assert mine["cost"] == pytest.approx(theirs["cost"], abs=0.01)
+        if "days" in theirs:
+            assert mine["days"] == theirs["days"]
+    if "objective" in want:
+        assert got["objective"] == want["objective"]
+    for node, words in want.get("node_reasons_mention", {}).items():
+        assert words in got["nodes"][node]
+    for words in want.get("trace_mentions", []):
+        assert any(words in entry["rule"] for entry in got["trace"])
+    for tag in want.get("tags_include", []):
+        assert tag in got["tags"]
+    for words in want.get("error_mentions", []):
+        assert any(words in e["msg"] or words in e["loc"] for e in got["errors"])
+
+
+@pytest.mark.parametrize("scenario", DEMO_SCENARIOS, ids=[s["name"] for s in DEMO_SCENARIOS])
+def test_demo_scenario(demo, scenario):
+    decision = engine.route(demo.rulebook, demo.network, demo.catalog, demo.stock(), scenario["order"])
+    got, want = decision.to_json(), scenario["expect"]
+    assert got["status"] == want["status"], got
+    shipments = [{k: s[k] for k in ("node", "carrier", "lines", "cost", "days")} for s in got["shipments"]]
+    assert shipments == want.get("shipments", [])
+    assert got["tags"] == want.get("tags", [])
+    if "objective" in want:
+        assert got["objective"] == want["objective"]
+    for words in want.get("reason_mentions", []):
+        assert words in got["reason"]
+    assert [e["loc"] for e in got.get("errors", [])] == want.get("error_locs", [])
+
+
+def test_denver_parka_explains_every_node(seed):
+    order = SEED_SCENARIOS[0]["order"]
+    got = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["nodes"]["DEN-STORE"] == ('excluded by rule "Protect store floor stock" (seed.playbook:15): '
+                                         "keep the last units for walk-in customers")
+    assert got["nodes"]["OH-DC"] == "not chosen: $2.01 more than TX-DC"
+    assert got["nodes"]["MIA-STORE"] == "shadow node (used only in what-if runs)"
+    assert got["nodes"]["SEA-STORE"] == "no stock of PARKA-M-RED"
+    assert got["nodes"]["GARAGE"].startswith('not chosen: avoided by rule "The garage is the last resort"')
+    assert set(got["nodes"]) == {n.id for n in seed.network.nodes} - {"TX-DC"}
+    entry = next(t for t in got["trace"] if t["node"] == "DEN-STORE")
+    assert entry == {"rule": "Protect store floor stock", "file": "seed.playbook", "line": 15,
+                     "order": "S1", "sku": "PARKA-M-RED", "node": "DEN-STORE",
+                     "effect": "exclude node DEN-STORE: keep the last units for walk-in customers"}
+    assert got["shipments"][0]["distance_km"] == 1068
+    assert got["playbook"] == {"name": "Acme Outfitters", "version": seed.rulebook.version}
+
+
+def test_same_inputs_same_bytes(seed):
+    for scenario in SEED_SCENARIOS:
+        first = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), scenario["order"]).dumps()
+        again = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(),
+                             copy.deepcopy(scenario["order"])).dumps()
+        assert first == again
+
+
+def test_what_if_shadow_node_goes_live(seed):
+    order = copy.deepcopy(SEED_SCENARIOS[1]["order"])      # tee to Miami
+    live = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), order,
+                        live_nodes=["MIA-STORE"]).to_json()
+    assert [s["node"] for s in live["shipments"]] == ["MIA-STORE"]
+
+
+@pytest.mark.parametrize("change, loc, words", [
+    (lambda o: o["lines"][0].update(qty=-1), "lines.0.qty", "greater than or equal to 1"),
+    (lambda o: o.update(lines=[]), "lines", "at least 1"),
+    (lambda o: o.pop("id"), "id", "Field required"),
+    (lambda o: o.update(delivery="drone"), "delivery", "'ship' or 'pickup'"),
+    (lambda o: o["ship_to"].update(lat=None, lon=None, zip="00000", state=None), "ship_to", "not a known US ZIP"),
+    (lambda o: o["ship_to"].update(lat=None, lon=None, zip=None, state="ZZ"), "ship_to", "not a US state"),
+])
+def test_bad_orders_are_errors_not_exceptions(seed, change, loc, words):
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    change(order)
+    got = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["status"] == "error"
+    assert any(e["loc"] == loc and words in e["msg"] for e in got["errors"]), got["errors"]
+
+
+def test_zip_or_state_centre_when_no_coordinates(seed):
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    order["ship_to"] = {"country": "US", "zip": "80202"}
+    by_zip = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert by_zip["shipments"][0]["node"] == "TX-DC"
+    assert by_zip["shipments"][0]["distance_km"] == pytest.approx(1068, abs=3)
+    order["ship_to"] = {"country": "US", "state": "CO"}
+    by_state = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert by_state["status"] == "routed"
+
+
+def test_hold_rule(seed):
+    rulebook = dsl.compile(seed.playbook_path.read_text() + '\nrule "Fraud check"\n  when order.total > $200\n'
+                           '  then hold order because "large first order"\n', "seed.playbook")
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), SEED_SCENARIOS[0]["order"]).to_json()
+    assert got["status"] == "held"
+    assert got["reason"] == 'held by rule "Fraud check" (seed.playbook:66): large first order'
+    assert got["shipments"] == []
+
+
+def test_batch_reserves_as_it_goes(seed):
+    order = SEED_SCENARIOS[0]["order"]
+    orders = []
+    for number in range(3):
+        clone = copy.deepcopy(order)
+        clone["id"] = f"B{number}"
+        clone["lines"][0]["qty"] = 200
+        orders.append(clone)
+    stock = seed.stock()
+    decisions = list(engine.route_batch(seed.rulebook, seed.network, seed.catalog, stock, orders))
+    assert [d.status for d in decisions] == ["routed", "routed", "routed"]
+    assert stock.reserved("TX-DC", "PARKA-M-RED") >= 400
+    total = sum(stock.reserved(n.id, "PARKA-M-RED") for n in seed.network.nodes)
+    assert total == 600
+    for (node, sku), (on_hand, reserved) in stock.levels.items():
+        assert reserved <= on_hand
+
+
+def test_decision_json_shape(seed):
+    got = json.loads(engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(),
+                                  SEED_SCENARIOS[0]["order"]).dumps())
+    assert list(got) == ["order_id", "status", "shipments", "cost", "days", "objective", "tags",
+                         "playbook", "trace", "nodes"]
+    assert list(got["shipments"][0]) == ["node", "carrier", "lines", "cost", "days", "distance_km"]
