@@ -115,6 +115,24 @@ def route(order, playbook, network, catalog, stock, explain, with_nodes):
     sys.exit(EXIT_FAILED if decision.status == "error" else EXIT_OK)
 
 
+@main.command()
+@click.option("--db", default="steve.db", show_default=True, type=click.Path(), help="The SQLite database file.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes (all share the database file).")
+@click.option("--token", envvar="STEVE_TOKEN", help="Bearer token required for writes (or STEVE_TOKEN).")
+@click.option("--max-body", default=1_000_000, show_default=True, type=int, help="Largest request body, bytes.")
+@click.option("--demo", is_flag=True, help="Load the bundled demo into an empty database.")
+@clean_errors
+def serve(db, host, port, workers, token, max_body, demo):
+    """Run the HTTP service."""
+    from server.run import serve as run_server
+
+    run_server(db=db, host=host, port=port, workers=workers, token=token, max_body=max_body, demo=demo,
+               say=lambda text: click.echo(text, err=True))
+
+
 def _order_document(path: str):
     text = read_text(path)
     try:

@@ -1,0 +1,368 @@
+"""The HTTP service: thin Starlette endpoints over server.service.
+
+Each endpoint parses its body with pydantic, calls the service and returns
+JSON. One exception-handler map turns every error into a 4xx (or 503) JSON
+body `{"error": ..., "details": [{"loc": ..., "msg": ...}]}`.
+
+Configuration comes from the environment so that every uvicorn worker gets
+the same: STEVE_DB (database file), STEVE_TOKEN (bearer token for writes;
+unset = open), STEVE_MAX_BODY (bytes, default 1 MB).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import sqlite3
+import time
+from contextlib import asynccontextmanager
+
+from pydantic import TypeAdapter, ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from engine.models import Catalog, Network
+from . import schemas
+from .metrics import Metrics
+from .service import PlaybookRejected, Service, Unavailable
+from .store import Conflict, NotFound, Store, StoreError
+
+DEFAULT_MAX_BODY = 1_000_000
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BadJSON(Exception):
+    pass
+
+
+# ---- request helpers -------------------------------------------------------------------
+
+async def body_json(request: Request):
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadJSON(f"the body is not valid JSON: {error}") from None
+
+
+def actor(request: Request) -> str | None:
+    """Who made a write (for the audit log), never the token itself."""
+    return request.headers.get("x-steve-actor") or ("token" if request.app.state.token else None)
+
+
+def require_token(request: Request) -> None:
+    token = request.app.state.token
+    if not token:
+        return
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise AuthError(401, "this endpoint needs Authorization: Bearer <token>")
+    if not hmac.compare_digest(header[7:].strip().encode(), token.encode()):
+        raise AuthError(403, "the token is not valid")
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def ok(body, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status)
+
+
+# ---- endpoints --------------------------------------------------------------------------
+
+async def health(request: Request):
+    return ok(await run_in_threadpool(service(request).health))
+
+
+async def route_order(request: Request):
+    body = await body_json(request)
+    started = time.perf_counter()
+    decision = await run_in_threadpool(service(request).route, body)
+    request.app.state.metrics.observe_route(time.perf_counter() - started)
+    document = decision.to_json()
+    return ok(_with_errors(document), 422 if decision.status == "error" else 200)
+
+
+async def place_order(request: Request):
+    require_token(request)
+    body = await body_json(request)
+    started = time.perf_counter()
+    document, created = await run_in_threadpool(service(request).place, body)
+    request.app.state.metrics.observe_route(time.perf_counter() - started)
+    if document.get("status") == "error":
+        return ok(_with_errors(document), 422)
+    return ok(document, 201 if created else 200)
+
+
+async def get_order(request: Request):
+    return ok(await run_in_threadpool(service(request).order, request.path_params["order_id"]))
+
+
+async def cancel_order(request: Request):
+    require_token(request)
+    return ok(await run_in_threadpool(service(request).cancel, request.path_params["order_id"], actor(request)))
+
+
+async def ship_order(request: Request):
+    require_token(request)
+    return ok(await run_in_threadpool(service(request).ship, request.path_params["order_id"], actor(request)))
+
+
+async def availability(request: Request):
+    return ok(await run_in_threadpool(service(request).availability, request.path_params["sku"]))
+
+
+async def put_stock(request: Request):
+    require_token(request)
+    rows = TypeAdapter(list[schemas.StockCount]).validate_python(await body_json(request))
+    result = await run_in_threadpool(service(request).put_stock, [r.model_dump() for r in rows], actor(request))
+    return ok(result)
+
+
+async def adjust_stock(request: Request):
+    require_token(request)
+    body = await body_json(request)
+    adjustment = schemas.StockAdjustment.model_validate(body)
+    deltas = [(a.node, a.sku, a.delta) for a in adjustment.all()]
+    result, duplicate = await run_in_threadpool(service(request).adjust_stock, adjustment.event_id, body,
+                                                deltas, actor(request))
+    return ok(dict(result, duplicate=duplicate), 200 if duplicate else 201)
+
+
+async def network(request: Request):
+    if request.method == "GET":
+        return ok(await run_in_threadpool(service(request).get_document, "network"))
+    require_token(request)
+    parsed = Network.model_validate(await body_json(request))
+    return ok(await run_in_threadpool(service(request).put_network, parsed, actor(request)))
+
+
+async def catalog(request: Request):
+    if request.method == "GET":
+        return ok(await run_in_threadpool(service(request).get_document, "catalog"))
+    require_token(request)
+    parsed = Catalog.model_validate(await body_json(request))
+    return ok(await run_in_threadpool(service(request).put_catalog, parsed, actor(request)))
+
+
+async def playbook_text(request: Request) -> schemas.PlaybookIn:
+    if request.headers.get("content-type", "").startswith("text/plain"):
+        raw = await request.body()
+        try:
+            return schemas.PlaybookIn(text=raw.decode("utf-8"), author=request.headers.get("x-steve-actor"))
+        except UnicodeDecodeError:
+            raise BadJSON("the playbook is not UTF-8 text") from None
+    return schemas.PlaybookIn.model_validate(await body_json(request))
+
+
+async def check_playbook(request: Request):
+    playbook = await playbook_text(request)
+    version, diagnostics = await run_in_threadpool(service(request).check_playbook, playbook.text)
+    failed = any(d.severity == "error" for d in diagnostics)
+    return ok({"version": version, "ok": not failed, "diagnostics": [_diagnostic(d) for d in diagnostics]},
+              422 if failed else 200)
+
+
+async def add_playbook(request: Request):
+    require_token(request)
+    playbook = await playbook_text(request)
+    result, created = await run_in_threadpool(service(request).add_playbook, playbook.text,
+                                              playbook.author or actor(request))
+    result["diagnostics"] = [_diagnostic(d) for d in result["diagnostics"]]
+    return ok(result, 201 if created else 200)
+
+
+async def list_playbooks(request: Request):
+    if request.method == "POST":
+        return await add_playbook(request)
+    return ok({"playbooks": await run_in_threadpool(service(request).playbooks)})
+
+
+async def active_playbook(request: Request):
+    return ok(await run_in_threadpool(service(request).active_playbook))
+
+
+async def activate_playbook(request: Request):
+    require_token(request)
+    return ok(await run_in_threadpool(service(request).activate, request.path_params["version"], actor(request)))
+
+
+async def shadow_playbook(request: Request):
+    version = request.path_params["version"]
+    if request.method == "GET":
+        return ok(await run_in_threadpool(service(request).shadow_report, version))
+    require_token(request)
+    on = request.method == "POST"
+    return ok(await run_in_threadpool(service(request).shadow, version, on, actor(request)))
+
+
+async def metrics(request: Request):
+    text = await run_in_threadpool(request.app.state.metrics.render, service(request))
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def openapi(request: Request):
+    return ok(schemas.openapi_document())
+
+
+def _diagnostic(d) -> dict:
+    return {"line": d.line, "column": d.column, "severity": d.severity, "message": d.message}
+
+
+def _with_errors(document: dict) -> dict:
+    if document.get("status") != "error":
+        return document
+    return {"error": "the order cannot be routed as sent", "details": list(document.get("errors", ())),
+            **document}
+
+
+# ---- errors -------------------------------------------------------------------------------
+
+def _error(status: int, error: str, details=None, headers=None) -> JSONResponse:
+    body = {"error": error, "details": details or []}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def on_validation(request: Request, exc: ValidationError):
+    details = [{"loc": ".".join(str(p) for p in e["loc"]) or "body", "msg": e["msg"]}
+               for e in exc.errors(include_url=False)]
+    return _error(422, "invalid request body", details)
+
+
+async def on_store_error(request: Request, exc: StoreError):
+    return _error(exc.status, str(exc), headers={"Retry-After": "1"} if exc.status == 503 else None)
+
+
+async def on_bad_json(request: Request, exc: BadJSON):
+    return _error(400, str(exc), [{"loc": "body", "msg": str(exc)}])
+
+
+async def on_auth(request: Request, exc: AuthError):
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return _error(exc.status, str(exc), headers=headers)
+
+
+async def on_too_large(request: Request, exc: BodyTooLarge):
+    limit = request.app.state.max_body
+    return _error(413, f"the body is larger than {limit:,} bytes", [{"loc": "body", "msg": "too large"}])
+
+
+async def on_rejected(request: Request, exc: PlaybookRejected):
+    return JSONResponse({"error": "the playbook does not check clean", "version": exc.version,
+                         "details": [{"loc": f"line {d.line}, column {d.column}", "msg": d.message}
+                                     for d in exc.diagnostics if d.severity == "error"],
+                         "diagnostics": [_diagnostic(d) for d in exc.diagnostics]}, status_code=422)
+
+
+async def on_sqlite(request: Request, exc: sqlite3.OperationalError):
+    if "locked" in str(exc) or "busy" in str(exc):
+        return _error(503, "the database is busy; retry shortly", headers={"Retry-After": "1"})
+    raise exc
+
+
+async def on_http(request: Request, exc: HTTPException):
+    return _error(exc.status_code, exc.detail or "error")
+
+
+EXCEPTION_HANDLERS = {
+    ValidationError: on_validation,
+    StoreError: on_store_error,
+    BadJSON: on_bad_json,
+    AuthError: on_auth,
+    BodyTooLarge: on_too_large,
+    PlaybookRejected: on_rejected,
+    sqlite3.OperationalError: on_sqlite,
+    HTTPException: on_http,
+}
+
+
+# ---- the app ---------------------------------------------------------------------------------
+
+class BodyLimit:
+    """Refuse bodies over the limit before they are read whole (413)."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                response = _error(413, f"the body is larger than {self.limit:,} bytes",
+                                  [{"loc": "body", "msg": "too large"}])
+                return await response(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, limited, send)
+
+
+ROUTES = [
+    Route("/health", health, methods=["GET"]),
+    Route("/route", route_order, methods=["POST"]),
+    Route("/orders", place_order, methods=["POST"]),
+    Route("/orders/{order_id}", get_order, methods=["GET"]),
+    Route("/orders/{order_id}/cancel", cancel_order, methods=["POST"]),
+    Route("/orders/{order_id}/ship", ship_order, methods=["POST"]),
+    Route("/availability/{sku}", availability, methods=["GET"]),
+    Route("/stock", put_stock, methods=["PUT"]),
+    Route("/stock/adjust", adjust_stock, methods=["POST"]),
+    Route("/network", network, methods=["GET", "PUT"]),
+    Route("/catalog", catalog, methods=["GET", "PUT"]),
+    Route("/playbooks/check", check_playbook, methods=["POST"]),
+    Route("/playbooks/active", active_playbook, methods=["GET"]),
+    Route("/playbooks", list_playbooks, methods=["GET", "POST"]),
+    Route("/playbooks/{version}/activate", activate_playbook, methods=["POST"]),
+    Route("/playbooks/{version}/shadow", shadow_playbook, methods=["GET", "POST", "DELETE"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]
+
+
+def create_app(db: str | None = None, token: str | None = None, max_body: int | None = None) -> Starlette:
+    db = db or os.environ.get("STEVE_DB", "steve.db")
+    token = token if token is not None else os.environ.get("STEVE_TOKEN") or None
+    max_body = max_body or int(os.environ.get("STEVE_MAX_BODY", DEFAULT_MAX_BODY))
+
+    @asynccontextmanager
+    async def lifespan(app):
+        store = Store(db)
+        app.state.service = Service(store)
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state.token = token
+    app.state.max_body = max_body
+    app.state.metrics = Metrics()
+    app.add_middleware(BodyLimit, limit=max_body)
+    return app
+
+
+__all__ = ["create_app", "Unavailable", "NotFound", "Conflict"]

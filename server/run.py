@@ -1,0 +1,52 @@
+"""Start the service under uvicorn (what `steve serve` does)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import uvicorn
+
+from .demo import DEMO_ORDER, load_demo
+from .store import Store
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class ServeError(Exception):
+    pass
+
+
+def serve(db: str, host: str, port: int, workers: int, token: str | None, max_body: int, demo: bool,
+          say=print) -> None:
+    if not token and host not in LOOPBACK:
+        raise SystemExit(f"steve: refusing to serve on {host} without a token: pass --token or set "
+                         "STEVE_TOKEN (only loopback may run open)")
+    store = Store(db)
+    try:
+        if demo:
+            loaded = load_demo(store)
+            say(f"Demo {'loaded into' if loaded else 'already present in'} {db}.")
+        empty = store.is_empty()
+    finally:
+        store.close()
+    os.environ["STEVE_DB"] = os.path.abspath(db)
+    os.environ["STEVE_MAX_BODY"] = str(max_body)
+    if token:
+        os.environ["STEVE_TOKEN"] = token
+    else:
+        os.environ.pop("STEVE_TOKEN", None)
+        say("No token configured: write endpoints are open (loopback only).")
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="steve-metrics-")
+    base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    if empty:
+        say("The database is empty: PUT /network, PUT /catalog, PUT /stock and POST /playbooks, "
+            "or start with --demo.")
+    else:
+        import json
+        auth = ' -H "Authorization: Bearer $STEVE_TOKEN"' if token else ""
+        say("Try:\n  curl -s " + base + "/route -H 'Content-Type: application/json'" + auth
+            + " -d '" + json.dumps(DEMO_ORDER) + "'")
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
+                loop="uvloop", http="httptools", log_level="warning", access_log=False)

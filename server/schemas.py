@@ -1,0 +1,214 @@
+"""Request bodies the service accepts, the shapes it answers with, and the
+OpenAPI document generated from them."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import models_json_schema
+
+from engine.models import Catalog, Network, Order
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StockCount(_Body):
+    node: str = Field(min_length=1)
+    sku: str = Field(min_length=1)
+    on_hand: int = Field(ge=0, le=1_000_000_000)
+
+
+class StockDelta(_Body):
+    node: str = Field(min_length=1)
+    sku: str = Field(min_length=1)
+    delta: int = Field(ge=-1_000_000_000, le=1_000_000_000)
+
+
+class StockAdjustment(_Body):
+    """Deltas from a WMS or POS; applied once per event_id."""
+    event_id: str = Field(min_length=1, max_length=200)
+    adjustments: list[StockDelta] | None = None
+    node: str | None = None
+    sku: str | None = None
+    delta: int | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> "StockAdjustment":
+        single = (self.node, self.sku, self.delta)
+        if self.adjustments is None and None in single:
+            raise ValueError("give adjustments: [{node, sku, delta}] or node, sku and delta")
+        return self
+
+    def all(self) -> list[StockDelta]:
+        if self.adjustments is not None:
+            return list(self.adjustments)
+        return [StockDelta(node=self.node, sku=self.sku, delta=self.delta)]
+
+
+class PlaybookIn(_Body):
+    text: str = Field(max_length=1_000_000)
+    author: str | None = Field(default=None, max_length=200)
+
+
+class ShipmentLineOut(BaseModel):
+    sku: str
+    qty: int
+
+
+class ShipmentOut(BaseModel):
+    node: str
+    carrier: str | None
+    lines: list[ShipmentLineOut]
+    cost: float
+    days: int
+    distance_km: int
+    service: str | None = None
+
+
+class TraceOut(BaseModel):
+    rule: str
+    file: str
+    line: int
+    order: str
+    sku: str | None = None
+    node: str | None = None
+    effect: str
+
+
+class ErrorDetail(BaseModel):
+    loc: str
+    msg: str
+
+
+class DecisionOut(BaseModel):
+    order_id: str
+    status: Literal["routed", "held", "error"]
+    reason: str | None = None
+    errors: list[ErrorDetail] | None = None
+    shipments: list[ShipmentOut]
+    cost: float
+    days: int
+    objective: str | None
+    tags: list[str]
+    playbook: dict
+    trace: list[TraceOut]
+    nodes: dict[str, str]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    details: list[dict] = []
+
+
+class DiagnosticOut(BaseModel):
+    line: int
+    column: int
+    severity: Literal["error", "warning"]
+    message: str
+
+
+class CheckOut(BaseModel):
+    version: str
+    ok: bool
+    diagnostics: list[DiagnosticOut]
+
+
+class AvailabilityOut(BaseModel):
+    sku: str
+    total: int
+    nodes: dict[str, int]
+    kept: dict[str, int]
+    by_kind: dict[str, int]
+
+
+MODELS = [Order, Network, Catalog, StockCount, StockAdjustment, PlaybookIn, DecisionOut, ErrorOut,
+          CheckOut, AvailabilityOut]
+
+
+def _ref(model) -> dict:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model_or_schema, description: str = "") -> dict:
+    schema = _ref(model_or_schema) if isinstance(model_or_schema, type) else model_or_schema
+    return {"description": description or "OK", "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, responses: dict, body=None, write: bool = False, params: list[str] = ()) -> dict:
+    operation = {"summary": summary, "responses": {str(k): v for k, v in responses.items()}}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if write:
+        operation["security"] = [{"bearer": []}]
+        operation["responses"].setdefault("401", _json(ErrorOut, "a token is needed"))
+        operation["responses"].setdefault("403", _json(ErrorOut, "the token is not valid"))
+    if params:
+        operation["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                                   for p in params]
+    operation["responses"].setdefault("422", _json(ErrorOut, "invalid input"))
+    return operation
+
+
+@cache
+def openapi_document() -> dict:
+    _, definitions = models_json_schema([(m, "validation") for m in MODELS],
+                                        ref_template="#/components/schemas/{model}")
+    error = _json(ErrorOut, "error")
+    anything = {"type": "object"}
+    paths = {
+        "/health": {"get": _op("Liveness and the active playbook version", {200: _json(anything)})},
+        "/route": {"post": _op("Decision for an order, nothing reserved (dry run)",
+                               {200: _json(DecisionOut), 503: error}, _ref(Order))},
+        "/orders": {"post": _op("Route and reserve atomically; idempotent on the order id",
+                                {201: _json(DecisionOut, "placed"), 200: _json(DecisionOut, "a repeat"),
+                                 409: error, 503: error}, _ref(Order), write=True)},
+        "/orders/{order_id}": {"get": _op("The stored decision with its explanation",
+                                          {200: _json(anything), 404: error}, params=["order_id"])},
+        "/orders/{order_id}/cancel": {"post": _op("Release the order's reservations",
+                                                  {200: _json(anything), 404: error, 409: error},
+                                                  write=True, params=["order_id"])},
+        "/orders/{order_id}/ship": {"post": _op("Shipment confirmed: on_hand and reserved go down",
+                                                {200: _json(anything), 404: error, 409: error},
+                                                write=True, params=["order_id"])},
+        "/availability/{sku}": {"get": _op("Network availability after reserves and keep rules",
+                                           {200: _json(AvailabilityOut), 404: error}, params=["sku"])},
+        "/stock": {"put": _op("Absolute counts from a WMS/POS",
+                              {200: _json(anything), 409: error},
+                              {"type": "array", "items": _ref(StockCount)}, write=True)},
+        "/stock/adjust": {"post": _op("Stock deltas, applied once per event_id",
+                                      {201: _json(anything), 200: _json(anything, "a repeat"), 409: error},
+                                      _ref(StockAdjustment), write=True)},
+        "/network": {"get": _op("The network", {200: _json(Network), 404: error}),
+                     "put": _op("Replace the network", {200: _json(anything)}, _ref(Network), write=True)},
+        "/catalog": {"get": _op("The catalog", {200: _json(Catalog), 404: error}),
+                     "put": _op("Replace the catalog", {200: _json(anything)}, _ref(Catalog), write=True)},
+        "/playbooks/check": {"post": _op("Diagnostics for playbook text",
+                                         {200: _json(CheckOut), 422: _json(CheckOut)}, _ref(PlaybookIn))},
+        "/playbooks": {"get": _op("Playbook versions", {200: _json(anything)}),
+                       "post": _op("Store a new version (must check clean)",
+                                   {201: _json(anything), 200: _json(anything)}, _ref(PlaybookIn), write=True)},
+        "/playbooks/active": {"get": _op("The live playbook", {200: _json(anything), 404: error})},
+        "/playbooks/{version}/activate": {"post": _op("Make a version live (roll back = activate an older one)",
+                                                      {200: _json(anything), 404: error}, write=True,
+                                                      params=["version"])},
+        "/playbooks/{version}/shadow": {
+            "post": _op("Evaluate this version beside the live one on every order",
+                        {200: _json(anything), 404: error, 409: error}, write=True, params=["version"]),
+            "delete": _op("Stop shadowing", {200: _json(anything), 404: error}, write=True, params=["version"]),
+            "get": _op("Shadow report: counts and differing decisions", {200: _json(anything), 404: error},
+                       params=["version"])},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
+            "description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Steve order routing", "version": "1.0.0",
+                 "description": "Route orders with a playbook; reserve stock atomically."},
+        "paths": paths,
+        "components": {"schemas": definitions.get("$defs", {}),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }

@@ -1,0 +1,373 @@
+"""What the HTTP endpoints do, without HTTP: route, place, cancel and ship
+orders; stock counts and adjustments (re-routing held orders when stock
+arrives); network, catalog and the playbook lifecycle; availability.
+
+One Service per process. Compiled playbooks, the network and the catalog are
+cached and reloaded when their revision in the database changes, so every
+worker sees an activation at its next request; each request reads the
+revisions inside its own transaction, so it sees the old or the new
+playbook, never a mix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass
+
+import dsl
+import engine
+from dsl.checker import KnownIds
+from engine.decision import Decision
+from engine.matching import holds
+from engine.models import Catalog, Network, Order
+from engine.stock import Stock
+from .store import Conflict, NotFound, Store, StoreError, canonical, digest
+
+ORDER_WRITE_STATES = {"routed", "held"}
+
+
+class Unavailable(StoreError):
+    status = 503
+
+
+@dataclass
+class Loaded:
+    network_rev: int = -1
+    catalog_rev: int = -1
+    network: Network | None = None
+    catalog: Catalog | None = None
+
+
+class Service:
+    def __init__(self, store: Store):
+        self.store = store
+        self.loaded = Loaded()
+        self.rulebooks: dict[str, dsl.Rulebook] = {}
+        self.lock = threading.RLock()
+
+    # ---- cached documents ----------------------------------------------------------
+    def _documents(self, conn) -> tuple[Network, Catalog, dsl.Rulebook, list[dsl.Rulebook]]:
+        network_rev, catalog_rev, active, shadows = self.store.revisions(conn)
+        with self.lock:
+            if network_rev != self.loaded.network_rev:
+                body = self.store.document("network", conn)
+                self.loaded.network = Network.model_validate(body) if body else None
+                self.loaded.network_rev = network_rev
+            if catalog_rev != self.loaded.catalog_rev:
+                body = self.store.document("catalog", conn)
+                self.loaded.catalog = Catalog.model_validate(body) if body else None
+                self.loaded.catalog_rev = catalog_rev
+            network, catalog = self.loaded.network, self.loaded.catalog
+        if network is None or catalog is None:
+            raise Unavailable("no network or catalog loaded yet: PUT /network and PUT /catalog first")
+        if active is None:
+            raise Unavailable("no active playbook: POST /playbooks and activate a version first")
+        return network, catalog, self.rulebook(active, conn), [self.rulebook(v, conn) for v in shadows]
+
+    def rulebook(self, version: str, conn=None) -> dsl.Rulebook:
+        with self.lock:
+            cached = self.rulebooks.get(version)
+        if cached is not None:
+            return cached
+        row = self.store.playbook(version, conn)
+        if row is None:
+            raise NotFound(f"no playbook version {version}")
+        rulebook = dsl.compile(row["text"], _playbook_file(row["name"]))
+        with self.lock:
+            self.rulebooks[version] = rulebook
+        return rulebook
+
+    def _stock_for(self, conn, skus: list[str]) -> Stock:
+        stock = Stock()
+        for node, sku, on_hand, reserved in self.store.stock_rows(conn, skus):
+            stock.levels[(node, sku)] = [on_hand, reserved]
+        stock.used_today.update(self.store.units_today(conn, _today()))
+        return stock
+
+    # ---- orders ---------------------------------------------------------------------
+    def route(self, body: dict) -> Decision:
+        """Dry run: the decision for an order, nothing reserved or stored."""
+        order = Order.model_validate(body)
+        with self.store.read() as conn:
+            network, catalog, rulebook, _ = self._documents(conn)
+            stock = self._stock_for(conn, _skus(order, catalog))
+        return engine.route(rulebook, network, catalog, stock, _stamped(order))
+
+    def place(self, body: dict) -> tuple[dict, bool]:
+        """Route and reserve atomically; idempotent on the order id.
+        Returns (decision JSON, created)."""
+        order = Order.model_validate(body)
+        sent_hash = digest(body)
+        with self.store.write() as conn:
+            existing = self.store.order_row(conn, order.id)
+            if existing is not None:
+                if existing["body_hash"] != sent_hash:
+                    raise Conflict(f"order {order.id} was already placed with different content")
+                return json.loads(existing["decision"]), False
+            network, catalog, rulebook, shadows = self._documents(conn)
+            stamped = _stamped(order)
+            stock = self._stock_for(conn, _skus(order, catalog))
+            decision = engine.route(rulebook, network, catalog, stock, stamped)
+            document = decision.to_json()
+            if decision.status == "error":
+                return document, False
+            for shadow in shadows:
+                self._shadow(conn, shadow, network, catalog, stock, stamped, document)
+            if decision.status == "routed":
+                for shipment in decision.shipments:
+                    for line in shipment.lines:
+                        self.store.reserve(conn, order.id, shipment.node, line.sku, line.qty, _today())
+            stored_body = json.loads(stamped.model_dump_json())
+            stored_body["_sent_hash"] = sent_hash
+            self.store.save_order(conn, order.id, stored_body, decision.status, document, rulebook.version)
+            conn.execute("UPDATE orders SET body_hash = ? WHERE id = ?", (sent_hash, order.id))
+        return document, True
+
+    def _shadow(self, conn, rulebook, network, catalog, stock, order, live: dict) -> None:
+        shadow = engine.route(rulebook, network, catalog, stock.copy(), order).to_json()
+        differs = _outcome(shadow) != _outcome(live)
+        conn.execute("INSERT OR REPLACE INTO shadow_runs (version, order_id, live, shadow, differs, at) "
+                     "VALUES (?, ?, ?, ?, ?, datetime('now'))",
+                     (rulebook.version, order.id, canonical(live), canonical(shadow), int(differs)))
+
+    def order(self, order_id: str) -> dict:
+        with self.store.read() as conn:
+            row = self.store.order_row(conn, order_id)
+            if row is None:
+                raise NotFound(f"no order {order_id}")
+            reservations = conn.execute("SELECT node, sku, qty, state FROM reservations WHERE order_id = ? "
+                                        "ORDER BY node, sku", (order_id,)).fetchall()
+        decision = json.loads(row["decision"])
+        decision["state"] = row["state"]
+        decision["reservations"] = [dict(zip(("node", "sku", "qty", "state"), r)) for r in reservations]
+        return decision
+
+    def cancel(self, order_id: str, actor: str | None) -> dict:
+        return self._finish(order_id, shipped=False, actor=actor)
+
+    def ship(self, order_id: str, actor: str | None) -> dict:
+        return self._finish(order_id, shipped=True, actor=actor)
+
+    def _finish(self, order_id: str, shipped: bool, actor: str | None) -> dict:
+        with self.store.write() as conn:
+            row = self.store.order_row(conn, order_id)
+            if row is None:
+                raise NotFound(f"no order {order_id}")
+            state = row["state"]
+            if shipped and state != "routed":
+                raise Conflict(f"order {order_id} is {state}; only a routed order can be shipped")
+            if not shipped and state not in ("routed", "held"):
+                raise Conflict(f"order {order_id} is {state}; it cannot be cancelled")
+            lines = self.store.release(conn, order_id, shipped)
+            new_state = "shipped" if shipped else "cancelled"
+            self.store.set_order_state(conn, order_id, new_state)
+            self.store.audit(conn, actor, "ship order" if shipped else "cancel order", order_id,
+                             {"lines": lines})
+        if not shipped and lines:
+            self.reroute_held({line["sku"] for line in lines}, actor)
+        return {"order_id": order_id, "state": new_state, ("shipped" if shipped else "released"): lines}
+
+    def reroute_held(self, skus: set[str] | None, actor: str | None) -> list[dict]:
+        """Route held orders again, oldest first, when stock for them arrives."""
+        with self.store.read() as conn:
+            held = self.store.held_orders(conn)
+        results = []
+        for entry in held:
+            body = {k: v for k, v in entry["body"].items() if k != "_sent_hash"}
+            if skus is not None and not {line["sku"] for line in body["lines"]} & skus:
+                with self.store.read() as conn:
+                    _, catalog, _, _ = self._documents(conn)
+                resolved = {catalog.resolve(line["sku"]).sku for line in body["lines"]
+                            if catalog.resolve(line["sku"])}
+                if not resolved & skus:
+                    continue
+            with self.store.write() as conn:
+                row = self.store.order_row(conn, entry["id"])
+                if row is None or row["state"] != "held":
+                    continue
+                network, catalog, rulebook, _ = self._documents(conn)
+                order = Order.model_validate(body)
+                decision = engine.route(rulebook, network, catalog, self._stock_for(conn, _skus(order, catalog)),
+                                        order)
+                if decision.status != "routed":
+                    continue
+                for shipment in decision.shipments:
+                    for line in shipment.lines:
+                        self.store.reserve(conn, order.id, shipment.node, line.sku, line.qty, _today())
+                document = decision.to_json()
+                self.store.save_order(conn, order.id, entry["body"], "routed", document, rulebook.version)
+                self.store.audit(conn, actor, "re-route held order", order.id)
+                results.append(document)
+        return results
+
+    # ---- stock ------------------------------------------------------------------------
+    def put_stock(self, rows: list[dict], actor: str | None) -> dict:
+        with self.store.write() as conn:
+            changed = self.store.set_on_hand(conn, [(r["node"], r["sku"], r["on_hand"]) for r in rows], actor)
+        rerouted = self.reroute_held({r["sku"] for r in rows}, actor)
+        return {"updated": len(changed), "rerouted": [d["order_id"] for d in rerouted]}
+
+    def adjust_stock(self, event_id: str, body: dict, deltas: list[tuple[str, str, int]],
+                     actor: str | None) -> tuple[dict, bool]:
+        with self.store.write() as conn:
+            result, duplicate = self.store.adjust(conn, event_id, body, deltas, actor)
+        if not duplicate and any(d > 0 for _, _, d in deltas):
+            result = dict(result, rerouted=[d["order_id"] for d in
+                                           self.reroute_held({s for _, s, d in deltas if d > 0}, actor)])
+        return result, duplicate
+
+    def availability(self, name: str) -> dict:
+        with self.store.read() as conn:
+            network, catalog, rulebook, _ = self._documents(conn)
+            item = catalog.resolve(name)
+            if item is None:
+                raise NotFound(f"unknown item {name!r}")
+            rows = self.store.stock_rows(conn, [item.sku])
+        keep_rules = [r for r in rulebook.rules if r.scope == "candidate" and _order_free(r)
+                      and any(e.kind in ("keep", "exclude_node") for e in r.effects)]
+        nodes, kept, by_kind = {}, {}, {}
+        for node_id, sku, on_hand, reserved in sorted(rows):
+            node = network.node(node_id)
+            if node is None or node.status != "live" or not node.ships:
+                continue
+            available = max(0, on_hand - reserved)
+            facts = _availability_facts(node, item, on_hand, reserved)
+            firing = [r for r in keep_rules if holds(r.condition, facts)]
+            hold_back = sum(int(e.amount) for r in firing for e in r.effects if e.kind == "keep")
+            if any(e.kind == "exclude_node" for r in firing for e in r.effects):
+                hold_back = available     # a rule that never lets this node ship this item
+            units = max(0, available - hold_back)
+            nodes[node_id] = units
+            if hold_back:
+                kept[node_id] = min(hold_back, available)
+            by_kind[node.kind] = by_kind.get(node.kind, 0) + units
+        return {"sku": item.sku, "total": sum(nodes.values()), "nodes": nodes, "kept": kept,
+                "by_kind": by_kind}
+
+    # ---- documents ------------------------------------------------------------------------
+    def get_document(self, name: str) -> dict:
+        body = self.store.document(name)
+        if body is None:
+            raise NotFound(f"no {name} loaded yet")
+        return body
+
+    def put_network(self, network: Network, actor: str | None) -> dict:
+        body = json.loads(network.model_dump_json(exclude_none=True))
+        with self.store.write() as conn:
+            revision = self.store.put_document(conn, "network", body, actor)
+        return {"revision": revision, "nodes": len(network.nodes), "carriers": len(network.carriers)}
+
+    def put_catalog(self, catalog: Catalog, actor: str | None) -> dict:
+        body = json.loads(catalog.model_dump_json(exclude_none=True))
+        with self.store.write() as conn:
+            revision = self.store.put_document(conn, "catalog", body, actor)
+        return {"revision": revision, "items": len(catalog.items)}
+
+    # ---- playbooks ----------------------------------------------------------------------------
+    def check_playbook(self, text: str) -> tuple[str, list[dsl.Diagnostic]]:
+        return dsl.version_of(text), dsl.check(text, "playbook", self._known_ids())
+
+    def add_playbook(self, text: str, author: str | None) -> tuple[dict, bool]:
+        version, diagnostics = self.check_playbook(text)
+        if any(d.severity == "error" for d in diagnostics):
+            raise PlaybookRejected(version, diagnostics)
+        rulebook = dsl.compile(text, "playbook")
+        with self.store.write() as conn:
+            created = self.store.add_playbook(conn, version, rulebook.name, text, author)
+        return {"version": version, "name": rulebook.name, "diagnostics": diagnostics}, created
+
+    def activate(self, version: str, actor: str | None) -> dict:
+        self.rulebook(version)          # compiles: a stored version always checks clean
+        with self.store.write() as conn:
+            self.store.activate(conn, version, actor)
+        return {"active": version}
+
+    def shadow(self, version: str, on: bool, actor: str | None) -> dict:
+        self.rulebook(version)
+        with self.store.write() as conn:
+            self.store.set_shadow(conn, version, on, actor)
+        return {"version": version, "shadow": on}
+
+    def shadow_report(self, version: str) -> dict:
+        if self.store.playbook(version) is None:
+            raise NotFound(f"no playbook version {version}")
+        rows = self.store.query("SELECT order_id, live, shadow, differs FROM shadow_runs WHERE version = ? "
+                                "ORDER BY at, order_id", (version,))
+        differing = [{"order_id": r["order_id"], "live": json.loads(r["live"]),
+                      "shadow": json.loads(r["shadow"])} for r in rows if r["differs"]]
+        return {"version": version, "orders": len(rows), "differing": len(differing), "differences": differing}
+
+    def playbooks(self) -> list[dict]:
+        return self.store.query("SELECT version, name, author, created_at, active, shadow, activated_at "
+                                "FROM playbooks ORDER BY created_at, version")
+
+    def active_playbook(self) -> dict:
+        rows = self.store.query("SELECT version, name, text, author, created_at, activated_at FROM playbooks "
+                                "WHERE active = 1")
+        if not rows:
+            raise NotFound("no active playbook")
+        return rows[0]
+
+    def _known_ids(self) -> KnownIds | None:
+        body = self.store.document("network")
+        if body is None:
+            return None
+        return KnownIds(frozenset(n["id"] for n in body["nodes"]), frozenset(c["id"] for c in body["carriers"]))
+
+    # ---- health ----------------------------------------------------------------------------------
+    def health(self) -> dict:
+        _, _, active, shadows = self.store.revisions()
+        return {"status": "ok", "playbook": active, "shadow": list(shadows)}
+
+
+class PlaybookRejected(Exception):
+    def __init__(self, version: str, diagnostics: list):
+        super().__init__("the playbook does not check clean")
+        self.version = version
+        self.diagnostics = diagnostics
+
+
+def _outcome(decision: dict) -> tuple:
+    return (decision.get("status"), tuple(
+        (s["node"], s.get("carrier"), tuple((l["sku"], l["qty"]) for l in s["lines"]))
+        for s in decision.get("shipments", ())))
+
+
+def _skus(order: Order, catalog: Catalog) -> list[str]:
+    skus = []
+    for line in order.lines:
+        item = catalog.resolve(line.sku)
+        skus.append(item.sku if item else line.sku)
+    return sorted(set(skus))
+
+
+def _stamped(order: Order) -> Order:
+    if order.created_at is not None:
+        return order
+    return order.model_copy(update={"created_at": dt.datetime.now(dt.timezone.utc)})
+
+
+def _today() -> str:
+    return dt.datetime.now(dt.timezone.utc).date().isoformat()
+
+
+def _playbook_file(name: str) -> str:
+    return "playbook"
+
+
+def _order_free(rule) -> bool:
+    """A rule whose condition reads only node, stock and item facts."""
+    return all(key.split(".")[0] in ("node", "stock", "item") for key in rule.keys)
+
+
+def _availability_facts(node, item, on_hand: int, reserved: int) -> dict:
+    return {"node.id": node.id, "node.name": node.name, "node.kind": node.kind, "node.region": node.region,
+            "node.state": node.state, "node.country": node.country, "node.tags": frozenset(node.tags),
+            "node.load": node.load or 0.0, "node.handling": node.handling, "node.capacity": node.capacity,
+            "stock.on_hand": on_hand, "stock.reserved": reserved,
+            "stock.available": max(0, on_hand - reserved),
+            "item.sku": item.sku, "item.name": item.name, "item.qty": 1, "item.price": item.price,
+            "item.margin": item.margin, "item.category": item.category, "item.weight": item.weight,
+            "item.tags": frozenset(item.tags)}

@@ -1,0 +1,307 @@
+"""The embedded store: one SQLite file (WAL, synchronous=FULL) holding the
+network, catalog, stock with reservations, orders with their decisions,
+playbook versions, stock events and an audit log.
+
+Every write runs in `BEGIN IMMEDIATE` under a per-process lock, so routing
+and reserving an order is one atomic step, also across worker processes;
+the `CHECK (reserved <= on_hand)` constraint and conditional updates make
+promising a unit twice impossible even if a bug slipped through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 5000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    name TEXT PRIMARY KEY, body TEXT NOT NULL, revision INTEGER NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stock (
+    node TEXT NOT NULL, sku TEXT NOT NULL,
+    on_hand INTEGER NOT NULL CHECK (on_hand >= 0),
+    reserved INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0),
+    PRIMARY KEY (node, sku), CHECK (reserved <= on_hand));
+CREATE INDEX IF NOT EXISTS stock_sku ON stock (sku);
+CREATE TABLE IF NOT EXISTS orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL,
+    body_hash TEXT NOT NULL, state TEXT NOT NULL, decision TEXT NOT NULL,
+    playbook_version TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_state ON orders (state, seq);
+CREATE TABLE IF NOT EXISTS reservations (
+    order_id TEXT NOT NULL, node TEXT NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL CHECK (qty > 0),
+    day TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (order_id, node, sku));
+CREATE INDEX IF NOT EXISTS reservations_day ON reservations (day, node);
+CREATE TABLE IF NOT EXISTS playbooks (
+    version TEXT PRIMARY KEY, name TEXT NOT NULL, text TEXT NOT NULL, author TEXT,
+    created_at TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0, shadow INTEGER NOT NULL DEFAULT 0,
+    activated_at TEXT);
+CREATE TABLE IF NOT EXISTS shadow_runs (
+    version TEXT NOT NULL, order_id TEXT NOT NULL, live TEXT NOT NULL, shadow TEXT NOT NULL,
+    differs INTEGER NOT NULL, at TEXT NOT NULL, PRIMARY KEY (version, order_id));
+CREATE TABLE IF NOT EXISTS stock_events (
+    event_id TEXT PRIMARY KEY, body TEXT NOT NULL, result TEXT NOT NULL, applied_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, actor TEXT, action TEXT NOT NULL,
+    subject TEXT, detail TEXT);
+"""
+
+
+class StoreError(Exception):
+    status = 400
+
+
+class NotFound(StoreError):
+    status = 404
+
+
+class Conflict(StoreError):
+    status = 409
+
+
+def now_text() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def canonical(document: Any) -> str:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(document: Any) -> str:
+    return hashlib.sha256(canonical(document).encode("utf-8")).hexdigest()
+
+
+class Store:
+    """One per process. Not shared across fork: open it after workers start."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        self.lock = threading.RLock()
+        conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    # ---- transactions ---------------------------------------------------------
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """An immediate write transaction: all or nothing."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads."""
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                self.conn.execute("ROLLBACK")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
+        with self.lock:
+            return list(self.db.query(sql, params))
+
+    # ---- meta and documents -------------------------------------------------------
+    def revisions(self, conn: sqlite3.Connection | None = None) -> tuple:
+        """(network rev, catalog rev, active playbook version, shadow versions)."""
+        conn = conn or self.conn
+        rows = dict(conn.execute("SELECT name, revision FROM documents").fetchall())
+        active = conn.execute("SELECT version FROM playbooks WHERE active = 1").fetchone()
+        shadows = tuple(r[0] for r in conn.execute(
+            "SELECT version FROM playbooks WHERE shadow = 1 ORDER BY version"))
+        return rows.get("network", 0), rows.get("catalog", 0), active[0] if active else None, shadows
+
+    def document(self, name: str, conn: sqlite3.Connection | None = None) -> Any | None:
+        row = (conn or self.conn).execute("SELECT body FROM documents WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_document(self, conn: sqlite3.Connection, name: str, body: Any, actor: str | None) -> int:
+        row = conn.execute("SELECT revision FROM documents WHERE name = ?", (name,)).fetchone()
+        revision = (row[0] if row else 0) + 1
+        conn.execute("INSERT INTO documents (name, body, revision, updated_at) VALUES (?, ?, ?, ?) "
+                     "ON CONFLICT (name) DO UPDATE SET body = excluded.body, revision = excluded.revision, "
+                     "updated_at = excluded.updated_at", (name, canonical(body), revision, now_text()))
+        self.audit(conn, actor, f"put {name}", name, {"revision": revision})
+        return revision
+
+    def audit(self, conn: sqlite3.Connection, actor: str | None, action: str, subject: str | None,
+              detail: Any = None) -> None:
+        conn.execute("INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+                     (now_text(), actor, action, subject, canonical(detail) if detail is not None else None))
+
+    def is_empty(self) -> bool:
+        return self.document("network") is None
+
+    # ---- stock ------------------------------------------------------------------------
+    def stock_rows(self, conn: sqlite3.Connection, skus: list[str] | None = None) -> list[tuple]:
+        if skus is None:
+            return conn.execute("SELECT node, sku, on_hand, reserved FROM stock").fetchall()
+        marks = ",".join("?" * len(skus))
+        return conn.execute(f"SELECT node, sku, on_hand, reserved FROM stock WHERE sku IN ({marks})",
+                            tuple(skus)).fetchall()
+
+    def units_today(self, conn: sqlite3.Connection, day: str) -> dict[str, int]:
+        return dict(conn.execute("SELECT node, SUM(qty) FROM reservations WHERE day = ? AND state = 'active' "
+                                 "GROUP BY node", (day,)).fetchall())
+
+    def set_on_hand(self, conn: sqlite3.Connection, rows: list[tuple[str, str, int]], actor: str | None) -> list:
+        changed = []
+        for node, sku, on_hand in rows:
+            current = conn.execute("SELECT on_hand, reserved FROM stock WHERE node = ? AND sku = ?",
+                                   (node, sku)).fetchone()
+            reserved = current[1] if current else 0
+            if on_hand < reserved:
+                raise Conflict(f"{node}/{sku}: on_hand {on_hand} is below the {reserved} units reserved "
+                               "for open orders; cancel or ship those orders first")
+            conn.execute("INSERT INTO stock (node, sku, on_hand, reserved) VALUES (?, ?, ?, 0) "
+                         "ON CONFLICT (node, sku) DO UPDATE SET on_hand = excluded.on_hand",
+                         (node, sku, on_hand))
+            changed.append({"node": node, "sku": sku, "on_hand": on_hand,
+                            "was": current[0] if current else None})
+        self.audit(conn, actor, "put stock", None, {"rows": len(changed)})
+        return changed
+
+    def adjust(self, conn: sqlite3.Connection, event_id: str, body: Any, deltas: list[tuple[str, str, int]],
+               actor: str | None) -> tuple[dict, bool]:
+        """Apply stock deltas once per event id. Returns (result, was_duplicate)."""
+        seen = conn.execute("SELECT body, result FROM stock_events WHERE event_id = ?", (event_id,)).fetchone()
+        if seen is not None:
+            if seen[0] != canonical(body):
+                raise Conflict(f"event {event_id!r} was already applied with different content")
+            return json.loads(seen[1]), True
+        results = []
+        for node, sku, delta in deltas:
+            current = conn.execute("SELECT on_hand, reserved FROM stock WHERE node = ? AND sku = ?",
+                                   (node, sku)).fetchone()
+            on_hand, reserved = (current if current else (0, 0))
+            new = on_hand + delta
+            if new < 0:
+                raise Conflict(f"{node}/{sku}: adjusting {on_hand} by {delta} would leave {new} on hand")
+            if new < reserved:
+                raise Conflict(f"{node}/{sku}: adjusting {on_hand} by {delta} leaves {new} on hand, below "
+                               f"the {reserved} units reserved for open orders")
+            conn.execute("INSERT INTO stock (node, sku, on_hand, reserved) VALUES (?, ?, ?, 0) "
+                         "ON CONFLICT (node, sku) DO UPDATE SET on_hand = excluded.on_hand", (node, sku, new))
+            results.append({"node": node, "sku": sku, "on_hand": new, "delta": delta})
+        result = {"event_id": event_id, "applied": results}
+        conn.execute("INSERT INTO stock_events (event_id, body, result, applied_at) VALUES (?, ?, ?, ?)",
+                     (event_id, canonical(body), canonical(result), now_text()))
+        self.audit(conn, actor, "adjust stock", event_id, {"rows": len(results)})
+        return result, False
+
+    def reserve(self, conn: sqlite3.Connection, order_id: str, node: str, sku: str, qty: int, day: str) -> None:
+        cursor = conn.execute("UPDATE stock SET reserved = reserved + ? WHERE node = ? AND sku = ? "
+                              "AND on_hand - reserved >= ?", (qty, node, sku, qty))
+        if cursor.rowcount != 1:
+            raise Conflict(f"{node}/{sku}: fewer than {qty} units left to reserve")
+        conn.execute("INSERT INTO reservations (order_id, node, sku, qty, day, state) VALUES (?, ?, ?, ?, ?, "
+                     "'active') ON CONFLICT (order_id, node, sku) DO UPDATE SET qty = qty + excluded.qty",
+                     (order_id, node, sku, qty, day))
+
+    def release(self, conn: sqlite3.Connection, order_id: str, shipped: bool) -> list[dict]:
+        rows = conn.execute("SELECT node, sku, qty FROM reservations WHERE order_id = ? AND state = 'active'",
+                            (order_id,)).fetchall()
+        for node, sku, qty in rows:
+            if shipped:
+                conn.execute("UPDATE stock SET on_hand = on_hand - ?, reserved = reserved - ? "
+                             "WHERE node = ? AND sku = ?", (qty, qty, node, sku))
+            else:
+                conn.execute("UPDATE stock SET reserved = reserved - ? WHERE node = ? AND sku = ?",
+                             (qty, node, sku))
+        conn.execute("UPDATE reservations SET state = ? WHERE order_id = ? AND state = 'active'",
+                     ("shipped" if shipped else "released", order_id))
+        return [{"node": n, "sku": s, "qty": q} for n, s, q in rows]
+
+    # ---- orders -----------------------------------------------------------------------
+    def order_row(self, conn: sqlite3.Connection, order_id: str) -> dict | None:
+        row = conn.execute("SELECT id, body, body_hash, state, decision, playbook_version, created_at, "
+                           "updated_at, seq FROM orders WHERE id = ?", (order_id,)).fetchone()
+        if row is None:
+            return None
+        keys = ("id", "body", "body_hash", "state", "decision", "playbook_version", "created_at",
+                "updated_at", "seq")
+        return dict(zip(keys, row))
+
+    def save_order(self, conn: sqlite3.Connection, order_id: str, body: Any, state: str, decision: dict,
+                   version: str | None) -> None:
+        stamp = now_text()
+        conn.execute("INSERT INTO orders (id, body, body_hash, state, decision, playbook_version, created_at, "
+                     "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                     "state = excluded.state, decision = excluded.decision, "
+                     "playbook_version = excluded.playbook_version, updated_at = excluded.updated_at",
+                     (order_id, canonical(body), digest(body), state, canonical(decision), version, stamp, stamp))
+
+    def set_order_state(self, conn: sqlite3.Connection, order_id: str, state: str) -> None:
+        conn.execute("UPDATE orders SET state = ?, updated_at = ? WHERE id = ?", (state, now_text(), order_id))
+
+    def held_orders(self, conn: sqlite3.Connection) -> list[dict]:
+        rows = conn.execute("SELECT id, body FROM orders WHERE state = 'held' ORDER BY seq").fetchall()
+        return [{"id": r[0], "body": json.loads(r[1])} for r in rows]
+
+    def order_counts(self) -> dict[str, int]:
+        with self.lock:
+            rows = self.conn.execute("SELECT state, COUNT(*) FROM orders GROUP BY state").fetchall()
+        return dict(rows)
+
+    # ---- playbooks ----------------------------------------------------------------------
+    def add_playbook(self, conn: sqlite3.Connection, version: str, name: str, text: str,
+                     author: str | None) -> bool:
+        if conn.execute("SELECT 1 FROM playbooks WHERE version = ?", (version,)).fetchone():
+            return False
+        conn.execute("INSERT INTO playbooks (version, name, text, author, created_at) VALUES (?, ?, ?, ?, ?)",
+                     (version, name, text, author, now_text()))
+        self.audit(conn, author, "add playbook", version, {"name": name})
+        return True
+
+    def playbook(self, version: str, conn: sqlite3.Connection | None = None) -> dict | None:
+        rows = self.query("SELECT version, name, text, author, created_at, active, shadow, activated_at "
+                          "FROM playbooks WHERE version = ?", (version,)) if conn is None else [
+            dict(zip(("version", "name", "text", "author", "created_at", "active", "shadow", "activated_at"), r))
+            for r in conn.execute("SELECT version, name, text, author, created_at, active, shadow, activated_at "
+                                  "FROM playbooks WHERE version = ?", (version,))]
+        return rows[0] if rows else None
+
+    def activate(self, conn: sqlite3.Connection, version: str, actor: str | None) -> None:
+        if not conn.execute("SELECT 1 FROM playbooks WHERE version = ?", (version,)).fetchone():
+            raise NotFound(f"no playbook version {version}")
+        conn.execute("UPDATE playbooks SET active = 0 WHERE active = 1")
+        conn.execute("UPDATE playbooks SET active = 1, shadow = 0, activated_at = ? WHERE version = ?",
+                     (now_text(), version))
+        self.audit(conn, actor, "activate playbook", version)
+
+    def set_shadow(self, conn: sqlite3.Connection, version: str, on: bool, actor: str | None) -> None:
+        row = conn.execute("SELECT active FROM playbooks WHERE version = ?", (version,)).fetchone()
+        if row is None:
+            raise NotFound(f"no playbook version {version}")
+        if row[0] and on:
+            raise Conflict(f"{version} is the active playbook; shadow a candidate version instead")
+        conn.execute("UPDATE playbooks SET shadow = ? WHERE version = ?", (1 if on else 0, version))
+        self.audit(conn, actor, "shadow playbook" if on else "stop shadow", version)
