@@ -144,6 +144,11 @@ def _too_deep(tree: Tree, text: str, file: str) -> Diagnostic | None:
 def _offset(text: str, error: UnexpectedInput) -> int:
     if isinstance(error, UnexpectedEOF) or getattr(error, "pos_in_stream", None) is None:
         return len(text)
+    if isinstance(error, UnexpectedToken) and error.token.type == "$END":
+        # The end token borrows the position of the last token read; the
+        # statement to skip is the last one, even when that token is its
+        # first word (a file ending in `rule`).
+        return len(text)
     return error.pos_in_stream
 
 
@@ -173,16 +178,26 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
             message += _keyword_hint(shown, error.allowed or set())
         return Diagnostic(file, line, column, "error", message, None, source_line)
     token: Token = error.token
-    shown = str(token) if token.type != "$END" else "the end of the file"
     label = _label(error, text)
     expected = _expected_words(error.expected)
-    message = f'unexpected "{shown}"' if token.type != "$END" else f"unexpected {shown}"
+    if token.type == "$END":
+        # Lark places the end token at the start of the last token read; the
+        # problem is what comes after it, so point just past that token.
+        line = token.end_line or line
+        column = token.end_column or column
+        message = "the playbook ends too early"
+        if label:
+            message += f": {label}"
+        elif expected:
+            message += f"; expected {expected}"
+        return Diagnostic(file, line, column, "error", message, None, _source_line(text, line))
+    message = f'unexpected "{token}"'
     if label:
         message += f": {label}"
     elif expected:
         message += f"; expected {expected}"
     message += _keyword_hint(str(token), error.expected)
-    end = column + len(str(token)) if token.type != "$END" else None
+    end = column + len(str(token))
     return Diagnostic(file, line, column, "error", message, end, source_line)
 
 
@@ -192,7 +207,11 @@ def _label(error: UnexpectedToken, text: str) -> str | None:
         return "the header and settings come before the first rule"
     if token_type in _ACTION_WORDS and "THEN" in accepts and token_type not in accepts:
         return "an action needs `then` before it (when ... then ...)"
-    if token_type in ("THEN", "AND", "OR", "$END") and accepts & _VALUE_WORDS and "IS" not in accepts:
+    # A condition is cut short: a value or a fact is missing (not merely a
+    # quoted name, which is all a header, rule or group name needs).
+    if token_type in ("THEN", "AND", "OR", "WHEN", "PRIORITY", "RULE", "GROUP", "$END") \
+            and accepts & (_VALUE_WORDS - {"STRING"}) \
+            and "IS" not in accepts:
         return "a condition is `fact.field operator value`, e.g. order.total > $100"
     try:
         return error.match_examples(_lark().parse, _MISTAKES, use_accepts=True)
