@@ -187,6 +187,9 @@ class _Checker:
             if len(spans) > 1 and word != "then":
                 self.error(spans[1], f'rule "{rule.name}" has two `{word}` clauses; '
                            + ("join the conditions with and/or" if word == "when" else "keep one"))
+        if rule.priority is not None and not isinstance(rule.priority, int):
+            span = next(s for c, s in zip(rule.clauses, rule.clause_spans) if c == "priority")
+            self.error(span, f"priority is a whole number, e.g. priority 10 (not {rule.priority:g})")
         if "then" not in rule.clauses:
             self.error(rule.name_span, f'rule "{rule.name}" has no `then`: say what it does, '
                        'e.g. then avoid node because "..."')

@@ -155,7 +155,7 @@ class Group:
 @dataclass(frozen=True)
 class Rule:
     name: str
-    priority: int | None = None
+    priority: int | None = None     # a float only when written with a fraction (an error)
     when: Condition | None = None
     actions: tuple[Action, ...] = ()
     clauses: tuple[str, ...] = ()   # clause keywords in the order written

@@ -342,7 +342,8 @@ class _Builder:
             clauses.append(clause.data)
             clause_spans.append(self.span(clause))
             if clause.data == "priority":
-                priority = int(float(clause.children[1].children[0]))
+                # int when whole; a fraction is kept so the checker can refuse it
+                priority = _number(clause.children[1].children[0], self.span(clause)).value
             elif clause.data == "when":
                 when = self.condition(clause.children[1])
             elif clause.data == "then":
