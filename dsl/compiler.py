@@ -193,13 +193,35 @@ def _test(test: n.Test, groups: dict[str, Cond]) -> Cond:
         group = groups[str(test.values[0].value)]
         return group if op == "in group" else NotOf(group)
     kind = f.field_kind(test.path.parts) or ""
-    ref = test.values[0] if isinstance(test.values[0], n.Path) else None
-    if ref is not None:
-        return Check(key, _OPS[op], (), key_of(ref))
+    if any(isinstance(v, n.Path) for v in test.values):
+        return _ref_test(key, _OPS[op], test.values, kind)
     if fact == "today":
         return _day_test(op, test.values)
     values = tuple(_normal(v, kind) for v in test.values)
     return Check(key, _OPS[op], values)
+
+
+def _ref_test(key: str, op: str, values: tuple[n.Value, ...], kind: str) -> Cond:
+    """A test that names other facts among its values (`node.state is
+    order.ship_to.state`, `node.state in order.ship_to.state, "CA"`,
+    `x between $5 and order.total`): one Check per fact named."""
+    def one(check_op: str, value: n.Value) -> Check:
+        if isinstance(value, n.Path):
+            return Check(key, check_op, (), key_of(value))
+        return Check(key, check_op, (_normal(value, kind),))
+
+    if op == "between":
+        return AllOf((one("ge", values[0]), one("le", values[1])))
+    if op in ("in", "not_in"):
+        refs = [v for v in values if isinstance(v, n.Path)]
+        constants = tuple(_normal(v, kind) for v in values if not isinstance(v, n.Path))
+        checks = [one("eq" if op == "in" else "ne", ref) for ref in refs]
+        if constants:
+            checks.append(Check(key, op, constants))
+        if len(checks) == 1:
+            return checks[0]
+        return AnyOf(tuple(checks)) if op == "in" else AllOf(tuple(checks))
+    return one(op, values[0])
 
 
 def _day_test(op: str, values: tuple[n.Literal, ...]) -> Cond:
