@@ -162,7 +162,24 @@ class _Checker:
                         self.error(test.path.span, f'a group is a set of nodes: its condition can '
                                    f'only look at node fields, not "{test.path.text}"')
                         continue
+                    if test.op in ("in group", "not in group") and self.group_used_too_early(
+                            group, test.values[0], seen):
+                        continue
                     self.check_test(test)
+
+    def group_used_too_early(self, group: n.Group, value: n.Value, seen: dict[str, n.Group]) -> bool:
+        """A group's condition may use only the groups defined above it (so
+        groups cannot refer to each other in a circle)."""
+        name = str(value.value)
+        if name == group.name:
+            self.error(value.span, f'group "{name}" cannot be defined in terms of itself')
+            return True
+        if name in self.groups and name not in seen:
+            self.error(value.span, f'group "{name}" is defined below, on line '
+                       f"{self.groups[name].span.line}; a group can only use the groups defined "
+                       "above it", [self.groups[name].span])
+            return True
+        return False
 
     # ---- rules ------------------------------------------------------------------
     def check_rules(self) -> None:
