@@ -48,8 +48,15 @@ _VALUE_WORDS = {"STRING", "NUMBER", "MONEY", "PERCENT", "DATE", "TIME", "NAME"}
 @functools.cache
 def _lark() -> lark.Lark:
     grammar = resources.files("grammar").joinpath("playbook.lark").read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                     maybe_placeholders=False)
+    # When `interegular` is installed Lark checks every pair of terminals for
+    # overlaps while building (about a second). That is a grammar-development
+    # check: tests/test_parser.py runs it in strict mode. Skip it at run time.
+    checks, lark.lexer.has_interegular = lark.lexer.has_interegular, False
+    try:
+        return lark.Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                         maybe_placeholders=False)
+    finally:
+        lark.lexer.has_interegular = checks
 
 
 @functools.cache
