@@ -19,6 +19,7 @@ from .diagnostics import Diagnostic, did_you_mean
 MAX_RULES = 2000            # durable_rules allows 4096 rules per ruleset; stay well clear
 MAX_TESTS_PER_RULE = 200
 MAX_LIST_VALUES = 500
+DOLLAR_CODES = frozenset({"USD", "CAD", "AUD", "NZD", "MXN"})   # currencies written with $
 
 
 @dataclass(frozen=True)
@@ -133,17 +134,22 @@ class _Checker:
                     self.currencies.append((code, value.span))
 
     def note_money(self, literal: n.Literal | None) -> None:
-        if literal is not None and literal.kind == "money" and literal.unit not in (None, "$"):
-            self.currencies.append((literal.unit, literal.span))
+        if literal is not None and literal.kind == "money":
+            self.currencies.append((literal.unit or "$", literal.span))
 
     def check_currency(self) -> None:
-        if not self.currencies:
+        """One currency per playbook. `$` is the playbook's dollar: it goes
+        with USD, CAD, AUD, NZD or MXN, never with EUR, GBP, ..."""
+        codes = [(code, span) for code, span in self.currencies if code != "$"]
+        if not codes:
             return
-        first_code, first_span = self.currencies[0]
-        for code, span in self.currencies[1:]:
-            if code != first_code:
-                self.error(span, f"one currency per playbook: this is {code}, but line "
-                           f"{first_span.line} uses {first_code}", [first_span])
+        first_code, first_span = codes[0]
+        for code, span in self.currencies:
+            if code == first_code or (code == "$" and first_code in DOLLAR_CODES):
+                continue
+            shown = "$ (dollars)" if code == "$" else code
+            self.error(span, f"one currency per playbook: this is {shown}, but line "
+                       f"{first_span.line} uses {first_code}", [first_span])
 
     # ---- groups -------------------------------------------------------------
     def check_groups(self) -> None:
