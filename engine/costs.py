@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 
 from .geo import Point, km_between
-from .models import Carrier, Network, Node
+from .models import Carrier, Node
 
 
 @dataclass(frozen=True)
@@ -58,5 +58,5 @@ def reach(node: Node, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.d
     return Reach(node.id, km, tuple(lanes))
 
 
-def reaches(network: Network, ship_to: Point, today: dt.date) -> dict[str, Reach]:
-    return {node.id: reach(node, network.carriers, ship_to, today) for node in network.nodes}
+def reaches(nodes, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.date) -> dict[str, Reach]:
+    return {node.id: reach(node, carriers, ship_to, today) for node in nodes}

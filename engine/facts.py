@@ -58,7 +58,10 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
     lines = resolve_lines(order, catalog)
     ship_to = _ship_to(order)
     local = _local_time(order, timezone, now)
-    node_reach = reaches(network, ship_to, local.date())
+    skus = {line.sku for line in lines}
+    stocked = [n for n in network.nodes if any(stock.available(n.id, sku) > 0 for sku in skus)
+               or n.id == order.pickup_node]
+    node_reach = reaches(stocked, network.carriers, ship_to, local.date())
     base = FactBase(_order_facts(order, lines, local), [], [])
     if base.order["order.ship_to.state"] is None and ship_to.state:
         base.order["order.ship_to.state"] = ship_to.state
@@ -67,7 +70,7 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
     situation = Situation(order, lines, ship_to, local, node_reach, base)
     for line in lines:
         for node in network.nodes:
-            reason = _cannot_ship(node, line, stock, node_reach[node.id], live_nodes)
+            reason = _cannot_ship(node, line, stock, node_reach.get(node.id), live_nodes)
             if reason:
                 situation.unavailable.setdefault(node.id, []).append(reason)
                 continue
@@ -170,6 +173,6 @@ def _cannot_ship(node, line: Line, stock: Stock, reach: Reach, live_nodes: froze
         return "does not ship orders"
     if stock.available(node.id, line.sku) <= 0:
         return f"no stock of {line.sku}"
-    if not reach.lanes:
+    if reach is None or not reach.lanes:
         return "no carrier serves this route"
     return None
