@@ -1,0 +1,441 @@
+"""Search core behind :mod:`engine.allocator` (internal, standard library only).
+
+Everything here works on small integer ids prepared by ``allocator.py``:
+nodes are ``0..N-1`` in sorted-id order and stock lives in *bins*, one per
+(node, sku) pair touched by some candidate.  One :class:`Instance` is built
+per transit-day limit ``D`` (only carrier options with ``days <= D``).
+
+The exact search is a depth-first branch and bound over the order lines.
+A line is served by a chain of *chunks* (node, qty) whose nodes are strictly
+increasing in the line's candidate order, so every split is generated once;
+most lines take a single chunk.  Lower bound of a state =
+  cost so far
+  + per remaining unit: cheapest per-kg rate of its candidates
+  + the adjusts that cannot be avoided (all negative ones, else the smallest)
+  + if some remaining line has no open node with stock: one more shipment
+    (split penalty + the largest "cheapest fixed cost" among such lines),
+which is admissible because a shipment's cost ``min_c(fixed + per_kg * kg)``
+is concave with slopes >= the smallest per_kg.  Avoided pairs are bounded the
+same way (a line whose candidates are all avoided costs at least one).
+"""
+from __future__ import annotations
+
+import math
+from itertools import accumulate
+from operator import add, and_
+
+EPS = 1e-9
+INF = math.inf
+_NO_PLAN = 1 << 60      # "avoided" of the empty incumbent: everything beats it
+
+
+class OutOfBudget(Exception):
+    """Raised inside the search when the work budget is spent."""
+
+
+def cost_at(pairs, kg):
+    """min(fixed + per_kg * kg) over (fixed, per_kg) ``pairs``."""
+    best = INF
+    for fixed, per_kg in pairs:
+        v = fixed + per_kg * kg
+        if v < best:
+            best = v
+    return best
+
+
+def pick_carrier(opts, kg):
+    """Cheapest option at ``kg``; ties (within EPS): fewer days, then carrier id."""
+    cheapest = min(f + p * kg for f, p, _, _ in opts)
+    return min((o for o in opts if o[0] + o[1] * kg <= cheapest + EPS),
+               key=lambda o: (o[2], o[3]))
+
+
+class LineData:
+    """One order line compiled for the search (positions index ``cands``)."""
+
+    def __init__(self, index, qty, weight, rows, inst):
+        self.index, self.q, self.w = index, qty, weight
+        rows.sort()                      # (avoided, marginal, node, ...)
+        # cands[p] = (node, bin, adjust, avoided, marginal cost of whole line)
+        self.cands = cands = [(n, b, adj, av, marg) for av, marg, n, b, adj in rows]
+        self.pos_of = {c[0]: p for p, c in enumerate(cands)}
+        nodes = [c[0] for c in cands]
+
+        def suffix(values, fold):        # suffix[p] = fold of values[p:]
+            return list(accumulate(reversed(values), fold))[::-1]
+
+        fmin, pmin, stock = inst.fmin, inst.pmin, inst.stock
+        self.pmin_suf = suffix([pmin[n] for n in nodes], min)
+        self.minfix_suf = suffix([fmin[n] for n in nodes], min)
+        self.adjlb_suf = suffix([c[2] for c in cands], min)      # smallest adjust
+        self.av_suf = suffix([c[3] for c in cands], and_)        # all avoided?
+        self.cap_suf = suffix([stock[c[1]] for c in cands], add) + [0]
+        # r units use at most r (line, node) pairs: the r best preferences
+        self.negpre = [0.0, *accumulate(sorted(c[2] for c in cands if c[2] < 0))]
+        self.nneg = len(self.negpre) - 1
+        self.lb = qty * weight * self.pmin_suf[0] + self.adj_lb(qty, 0) if cands else 0.0
+        self.min_fix_adj = min([fmin[n] + c[2] for n, c in zip(nodes, cands)], default=INF)
+        self._fix_order = None
+
+    def adj_lb(self, r, lo):
+        """Lower bound on the adjusts paid for ``r`` units at positions >= lo."""
+        if self.nneg:
+            return self.negpre[min(r, self.nneg)]
+        return self.adjlb_suf[lo]
+
+    def fix_order(self, fmin):
+        """Positions by (avoided, cheapest fixed cost + adjust): new-node order."""
+        if self._fix_order is None:
+            c = self.cands
+            self._fix_order = sorted(range(len(c)), key=lambda p: (
+                c[p][3], fmin[c[p][0]] + c[p][2], p))
+        return self._fix_order
+
+
+class Instance:
+    """The problem restricted to carrier options with ``days <= D``.
+
+    ``model`` supplies node_ids, opts (per node: (fixed, per_kg, days,
+    carrier) tuples), lines ((index, qty, weight)), rows (line index ->
+    [(node, avoided, adjust, bin)]), stock (per bin), pen and maxship.
+    """
+
+    def __init__(self, model, req, D):
+        self.node_ids, self.D = model.node_ids, D
+        self.pen, self.maxship, self.stock = model.pen, model.maxship, model.stock
+        self.full, self.pairs = list(model.opts), list(model.cost_pairs)
+        self.fmin, self.pmin = list(model.fmin), list(model.pmin)
+        for n, slowest in enumerate(model.slowest):
+            if D is not None and slowest > D:       # drop the too-slow options
+                opts = self.full[n] = tuple([o for o in model.opts[n] if o[2] <= D])
+                self.pairs[n] = tuple([o[:2] for o in opts])
+                self.fmin[n] = min([o[0] for o in opts], default=INF)
+                self.pmin[n] = min([o[1] for o in opts], default=INF)
+        pairs = self.pairs
+        self.lines, self.feasible = [], True
+        for index, qty, weight in model.lines:
+            kg, rows = weight * qty, []
+            for n, av, adj, b in model.rows.get(index, ()):
+                if pairs[n]:
+                    marg = INF
+                    for fx, pk in pairs[n]:
+                        if fx + pk * kg < marg:
+                            marg = fx + pk * kg
+                    rows.append((av, marg + adj, n, b, adj))
+            ld = LineData(index, qty, weight, rows, self)
+            self.feasible &= ld.cap_suf[0] >= qty
+            self.lines.append(ld)
+        # most constrained lines first: fewest candidates, then heaviest
+        self.lines.sort(key=lambda ld: (len(ld.cands), -ld.q * ld.w, ld.index))
+        L = len(self.lines)
+        self.lb_rest, self.av_rest = [0.0] * (L + 1), [0] * (L + 1)
+        self.adj_rest = [0.0] * (L + 1)
+        for i in range(L - 1, -1, -1):
+            ld = self.lines[i]
+            self.lb_rest[i] = self.lb_rest[i + 1] + ld.lb
+            self.adj_rest[i] = self.adj_rest[i + 1] + (ld.adj_lb(ld.q, 0) if ld.cands else 0)
+            self.av_rest[i] = self.av_rest[i + 1] + (ld.av_suf[0] if ld.cands else 0)
+        self.weight_of = {ld.index: ld.w for ld in self.lines}
+        self.line_of = {ld.index: ld for ld in self.lines}
+        self.req = -1 if req is None else req
+        if req is not None and not any(req in ld.pos_of for ld in self.lines):
+            self.feasible = False
+
+    # ---- whole-plan helpers (used by seeds, heuristics, tie-breaks) ----
+    def evaluate(self, alloc):
+        """(avoided, cost value) of ``alloc``, or None if it breaks a constraint."""
+        kg, used, adj, av = {}, {}, 0.0, 0
+        for index, n, a in alloc:
+            ld = self.line_of[index]
+            _, b, d, v, _ = ld.cands[ld.pos_of[n]]
+            used[b] = used.get(b, 0) + a
+            kg[n] = kg.get(n, 0.0) + ld.w * a
+            adj, av = adj + d, av + v
+        if len(kg) > self.maxship or any(u > self.stock[b] for b, u in used.items()):
+            return None
+        if self.req >= 0 and self.req not in kg:
+            return None
+        cost = sum(cost_at(self.pairs[n], kg[n]) for n in sorted(kg))
+        return av, cost + adj + self.pen * max(len(kg) - 1, 0)
+
+    def canonical(self, alloc):
+        """Tie-break key: fewer shipments, node ids, carrier ids, then lines."""
+        by_node = {}
+        for index, n, a in alloc:
+            by_node.setdefault(n, []).append((index, a))
+        nodes, carriers, parts = [], [], []
+        for n in sorted(by_node):
+            part = tuple(sorted(by_node[n]))
+            kg = sum(self.weight_of[i] * a for i, a in part)
+            nodes.append(self.node_ids[n])
+            carriers.append(pick_carrier(self.full[n], kg)[3])
+            parts.append(part)
+        return len(nodes), tuple(nodes), tuple(carriers), tuple(parts)
+
+
+class Incumbent:
+    """Best plan so far, shared by the searches of all day limits."""
+
+    def __init__(self):
+        self.key = [_NO_PLAN, 0, INF]       # avoided, primary (days), value
+        self.alloc = self.inst = self.tie = None
+
+    def offer(self, inst, alloc, av, prim, value):
+        key = self.key
+        if av == key[0] and prim == key[1] and abs(value - key[2]) <= EPS:
+            tie = inst.canonical(alloc)
+            if self.tie is None:
+                self.tie = self.inst.canonical(self.alloc)
+            if tie >= self.tie:
+                return
+        elif (av, prim, value) > (key[0], key[1], key[2]):
+            return
+        else:
+            tie = None
+        key[:] = [av, prim, value]
+        self.alloc, self.inst, self.tie = list(alloc), inst, tie
+
+
+def seed_single_node(inst, inc, prim, off):
+    """Offer every plan that ships the whole order from one node."""
+    lines = inst.lines
+    if inst.maxship < 1 or len(lines) < 2:
+        return                                   # one line: the search is as fast
+    kg = sum(ld.w * ld.q for ld in lines)
+    for n in sorted(lines[0].pos_of):
+        if inst.req >= 0 and n != inst.req:
+            continue
+        need, av, adj = {}, 0, 0.0
+        for ld in lines:
+            p = ld.pos_of.get(n)
+            if p is None:
+                break
+            _, b, d, v, _ = ld.cands[p]
+            need[b] = need.get(b, 0) + ld.q
+            av, adj = av + v, adj + d
+        else:
+            if all(inst.stock[b] >= q for b, q in need.items()):
+                alloc = [(ld.index, n, ld.q) for ld in lines]
+                inc.offer(inst, alloc, av, prim, cost_at(inst.pairs[n], kg) + adj + off)
+
+
+def branch_and_bound(inst, inc, prim, off, budget):
+    """Exhaustive search of ``inst``; raises OutOfBudget when budget[0] < 0.
+
+    Leaves are offered to ``inc`` with key (avoided, prim, cost + off).
+    """
+    lines, L = inst.lines, len(inst.lines)
+    pairs, fmin, pmin = inst.pairs, inst.fmin, inst.pmin
+    pen, maxship, req = inst.pen, inst.maxship, inst.req
+    lb_rest, av_rest, adj_rest = inst.lb_rest, inst.av_rest, inst.adj_rest
+    rem = list(inst.stock)
+    N = len(pairs)
+    kg, fcost, is_open = [0.0] * N, [0.0] * N, [False] * N
+    openl, alloc, key = [], [], inc.key
+
+    def worse(av, lb):
+        """True when every plan with these bounds loses to the incumbent."""
+        if av != key[0]:
+            return av > key[0]
+        if prim != key[1]:
+            return prim > key[1]
+        return lb + off > key[2] + EPS
+
+    def bound(li, ld, r, lo, cost):
+        """Lower bound on the cost of any completion (INF: none possible).
+
+        Either the open nodes ship the rest (each unit at >= their per-kg
+        floor) or at least one more shipment opens (its fixed cost + penalty,
+        every unit at >= the per-kg floor of all its candidates).
+        """
+        nopen = len(openl)
+        adj_now = ld.adj_lb(r, lo)
+        only_open = cost + adj_now + adj_rest[li + 1]
+        need, any_fix = -INF, INF                  # fixed cost of a new node
+        for j in range(li, L):
+            ldj = lines[j]
+            start, units = (lo, r) if j == li else (0, ldj.q)
+            best_p = INF
+            for n in openl:
+                p = ldj.pos_of.get(n)
+                if p is not None and p >= start and rem[ldj.cands[p][1]] > 0 \
+                        and pmin[n] < best_p:
+                    best_p = pmin[n]
+            fix = ldj.minfix_suf[start]
+            if best_p == INF:
+                need = max(need, fix)
+            else:
+                only_open += best_p * ldj.w * units
+            any_fix = min(any_fix, fix)
+        if req >= 0 and not is_open[req]:
+            if ld.pos_of.get(req, -1) < lo and not any(
+                    req in lines[j].pos_of for j in range(li + 1, L)):
+                return INF
+            need = max(need, fmin[req])
+        if need > -INF:
+            only_open = INF
+        else:
+            need = any_fix
+        if nopen >= maxship:
+            return only_open
+        with_new = (cost + lb_rest[li + 1] + r * ld.w * ld.pmin_suf[lo]
+                    + adj_now + need + (pen if nopen else 0.0))
+        return min(only_open, with_new)
+
+    def step(li, ld, r, p, a, cost, av, pc):
+        """Ship ``a`` of the ``r`` remaining units of line ``ld`` from cands[p]."""
+        n, b, adj, a_av, _ = ld.cands[p]
+        old_kg, old_f, was_open = kg[n], fcost[n], is_open[n]
+        new_kg = old_kg + ld.w * a
+        new_f = INF
+        for fx, pk in pairs[n]:
+            v = fx + pk * new_kg
+            if v < new_f:
+                new_f = v
+        cost += new_f - old_f + adj + (0.0 if was_open else pc)
+        av += a_av
+        if a == r:
+            if worse(av + av_rest[li + 1], cost + lb_rest[li + 1]):
+                return
+        elif worse(av + ld.av_suf[p + 1] + av_rest[li + 1],
+                   cost + (r - a) * ld.w * ld.pmin_suf[p + 1]
+                   + ld.adj_lb(r - a, p + 1) + lb_rest[li + 1]):
+            return
+        kg[n], fcost[n] = new_kg, new_f
+        rem[b] -= a
+        if not was_open:
+            is_open[n] = True
+            openl.append(n)
+        alloc.append((ld.index, n, a))
+        if a < r:
+            node(li, r - a, p + 1, cost, av)
+        else:
+            node(li + 1, lines[li + 1].q if li + 1 < L else 0, 0, cost, av)
+        alloc.pop()
+        if not was_open:
+            is_open[n] = False
+            openl.pop()
+        rem[b] += a
+        kg[n], fcost[n] = old_kg, old_f
+
+    def chunks(li, ld, r, p, cost, av, pc, whole=True):
+        """Children taking all (if ``whole``) or part of ``r`` from cands[p]."""
+        have = rem[ld.cands[p][1]]
+        if whole and have >= r:
+            step(li, ld, r, p, r, cost, av, pc)
+        if p + 1 < len(ld.cands):                # a later chunk takes the rest
+            for a in range(min(r - 1, have), max(1, r - ld.cap_suf[p + 1]) - 1, -1):
+                step(li, ld, r, p, a, cost, av, pc)
+
+    def node(li, r, lo, cost, av):
+        """Line ``li`` still needs ``r`` units from positions >= ``lo``."""
+        if li == L:
+            if req < 0 or is_open[req]:
+                inc.offer(inst, alloc, av, prim, cost + off)
+            return
+        ld = lines[li]
+        cands = ld.cands
+        budget[0] -= 1 + len(openl) * (L - li)
+        if budget[0] < 0:
+            raise OutOfBudget
+        tail_av = av_rest[li + 1]
+        lb = bound(li, ld, r, lo, cost)
+        if lb == INF or worse(av + tail_av + ld.av_suf[lo], lb):
+            return
+        nopen = len(openl)
+        pc = pen if nopen else 0.0
+        for n in tuple(openl):                       # open nodes: cheap to add
+            p = ld.pos_of.get(n)
+            if p is not None and p >= lo and rem[cands[p][1]] > 0:
+                chunks(li, ld, r, p, cost, av, pc)
+        if nopen >= maxship:
+            return
+        tail_lb = lb_rest[li + 1]
+        if lo == 0:                                  # new node, whole line
+            for p, (n, b, adj, a_av, marg) in enumerate(cands):
+                if is_open[n] or rem[b] < r:
+                    continue
+                budget[0] -= 1
+                if worse(av + a_av + tail_av, cost + pc + marg + tail_lb):
+                    break                            # sorted: the rest is worse
+                step(li, ld, r, p, r, cost, av, pc)
+        base = cost + pc + ld.negpre[min(r, ld.nneg)] + r * ld.w * ld.pmin_suf[lo] + tail_lb
+        for p in ld.fix_order(fmin):                 # new node, part of the line
+            n, b, adj, a_av, _ = cands[p]            # (or all of it, mid-line)
+            budget[0] -= 1
+            if worse(av + a_av + tail_av, base + fmin[n] + adj):
+                break                                # sorted: the rest is worse
+            if p >= lo and not is_open[n] and rem[b] > 0:
+                chunks(li, ld, r, p, cost, av, pc, whole=lo > 0)
+
+    if L and inst.feasible:
+        node(0, lines[0].q, 0, 0.0, 0)
+
+
+# ---------------------------------------------------------------- heuristics
+def greedy(inst):
+    """A quick feasible allocation (open nodes first, then cheapest), or None."""
+    rem, opened, alloc = list(inst.stock), set(), []
+    if inst.req >= 0:
+        opened.add(inst.req)
+    for ld in inst.lines:
+        r = ld.q
+        for want_open in (True, False):
+            for n, b, _, _, _ in ld.cands:
+                if r and rem[b] > 0 and (n in opened) == want_open and (
+                        want_open or len(opened) < inst.maxship):
+                    a = min(r, rem[b])
+                    rem[b] -= a
+                    r -= a
+                    opened.add(n)
+                    alloc.append((ld.index, n, a))
+        if r:
+            return None
+    return alloc if inst.evaluate(alloc) is not None else None
+
+
+def _neighbours(inst, alloc):
+    """Plans one move away: a whole line to one node, or a shipment dissolved."""
+    for ld in inst.lines:
+        rest = [c for c in alloc if c[0] != ld.index]
+        for n, _, _, _, _ in ld.cands:
+            yield rest + [(ld.index, n, ld.q)]
+    for gone in sorted({c[1] for c in alloc}):
+        kept = [c for c in alloc if c[1] != gone]
+        targets = sorted({c[1] for c in kept})
+        moved, ok = [], True
+        for index, _, a in (c for c in alloc if c[1] == gone):
+            ld = inst.line_of[index]
+            for n in sorted(targets, key=lambda m: ld.pos_of.get(m, INF)):
+                if n in ld.pos_of and a:
+                    moved.append((index, n, a))   # evaluate() rejects overflow
+                    a = 0
+            ok &= a == 0
+        if ok:
+            yield _merge(kept + moved)
+
+
+def _merge(alloc):
+    """Combine chunks of the same (line, node)."""
+    total = {}
+    for index, n, a in alloc:
+        total[index, n] = total.get((index, n), 0) + a
+    return [(i, n, a) for (i, n), a in sorted(total.items())]
+
+
+def improve(inc, prim, off, max_evals=4000):
+    """First-improvement local search from the incumbent (heuristic)."""
+    inst, alloc = inc.inst, inc.alloc
+    best = inst.evaluate(alloc)
+    evals, improved = 0, True
+    while improved and evals < max_evals:
+        improved = False
+        for cand in _neighbours(inst, alloc):
+            evals += 1
+            got = inst.evaluate(cand)
+            if got is not None and (got[0], got[1]) < (best[0], best[1] - EPS):
+                alloc, best, improved = cand, got, True
+                break
+            if evals >= max_evals:
+                break
+    inc.offer(inst, alloc, best[0], prim, best[1] + off)

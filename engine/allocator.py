@@ -1,0 +1,349 @@
+"""Order allocation: which nodes ship which lines, with which carrier.
+
+Pure functions over frozen dataclasses; no I/O.  ``solve`` returns the best
+:class:`Plan` for a :class:`Problem` (or None when no plan is feasible) and
+``explain_infeasible`` says in a few words why a problem has no plan.
+
+Objective key, compared lexicographically::
+
+    (avoided pairs used, max days if objective == "speed", value)
+
+where value = sum of shipment costs + split_penalty * (shipments - 1)
++ sum of the adjusts of the (line, node) pairs used, plus day_value * max days
+for "balanced".  Values within 1e-9 are equal.
+
+Tie-break among plans with equal keys (documented, input-order independent):
+fewer shipments, then the tuple of sorted node ids, then the tuple of carrier
+ids (in node order), then the ((line index, qty), ...) tuple per shipment --
+each compared lexicographically.  Each shipment's carrier is the cheapest at
+its weight among those allowed (all, or ``days <= D`` under a day limit D);
+ties between carriers go to fewer days, then the smaller carrier id.
+
+Algorithm (details in ``engine/_search.py``):
+
+1. compile: node ids sorted, dominated carrier options dropped, candidates
+   without stock or carriers dropped, each line's candidates sorted by cost;
+2. "speed"/"balanced" are solved as one cost problem per transit-day limit D
+   (only options with days <= D), keyed (avoided, D, cost) or
+   (avoided, cost + day_value * D); the best over all D is the optimum;
+3. each cost problem: seed with the best single-node plan, then depth-first
+   branch and bound over lines (splits as increasing chains of node chunks)
+   with an admissible bound (per-kg floor + forced adjusts + next fixed cost);
+4. the search shares a work budget (WORK_LIMIT); when it runs out the best
+   plan found is polished by local search and returned with exact=False.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from . import _search
+
+WORK_LIMIT = 400_000        # search work units (~ candidate looks) per solve
+OBJECTIVES = ("cost", "speed", "balanced")
+
+
+@dataclass(frozen=True)
+class Line:
+    """An order line."""
+    index: int          # position in the order, 0-based, unique
+    sku: str
+    qty: int            # >= 1
+    weight: float       # kg per unit
+
+
+@dataclass(frozen=True)
+class CarrierOption:
+    """One way a given node can ship to this customer."""
+    carrier: str
+    fixed: float        # base + distance + handling + surcharges, in money
+    per_kg: float       # money per kg of the shipment's total weight
+    days: int           # transit days for this node + carrier
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Node ``node`` may ship (part of) line ``line``."""
+    line: int                   # Line.index
+    node: str
+    avoided: bool = False       # soft exclusion: used only when unavoidable
+    adjust: float = 0.0         # added once if the node ships any of the line
+
+
+@dataclass(frozen=True)
+class Problem:
+    lines: tuple[Line, ...]
+    carriers: Mapping[str, tuple[CarrierOption, ...]]  # node -> options
+    candidates: tuple[Candidate, ...]        # only these (line, node) pairs
+    stock: Mapping[tuple[str, str], int]     # (node, sku) -> usable units
+    objective: str = "cost"                  # "cost" | "speed" | "balanced"
+    day_value: float = 0.0                   # money per day ("balanced")
+    split_penalty: float = 0.0               # per shipment beyond the first
+    max_shipments: int | None = None
+    ship_complete: bool = False              # exactly one shipment
+
+
+@dataclass(frozen=True)
+class Shipment:
+    node: str
+    carrier: str
+    lines: tuple[tuple[int, int], ...]   # (line index, qty), by line index
+    weight: float
+    cost: float         # fixed + per_kg * weight (no penalty, no adjust)
+    days: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    shipments: tuple[Shipment, ...]     # sorted by node id
+    value: float        # objective value (for "speed": the cost value)
+    cost: float         # sum of shipment costs
+    days: int           # max days over the shipments
+    avoided: int        # avoided (line, node) pairs used
+    exact: bool         # True when the search proved optimality
+
+
+class _Model:
+    """Validated, id-mapped view of a Problem shared by every day limit.
+
+    Only candidates whose node has carrier options and stock are kept; node
+    ids are numbered in sorted order; stock lives in one bin per (node, sku).
+    """
+
+    def __init__(self, problem: Problem):
+        if problem.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {problem.objective!r}")
+        if problem.day_value < 0:
+            raise ValueError("day_value must be >= 0")
+        by_index = {}
+        for ln in problem.lines:
+            if ln.index in by_index:
+                raise ValueError(f"duplicate line index {ln.index}")
+            if ln.qty < 1 or ln.weight < 0:
+                raise ValueError(f"line {ln.index}: qty must be >= 1, weight >= 0")
+            by_index[ln.index] = ln
+        self.by_index = by_index
+        self.pairs = pairs = {}
+        kept = []
+        carriers, stock = problem.carriers, problem.stock
+        for c in problem.candidates:
+            line, node = c.line, c.node
+            ln = by_index.get(line)
+            if ln is None:
+                raise ValueError(f"candidate for unknown line {line}")
+            if (line, node) in pairs:
+                raise ValueError(f"duplicate candidate ({line}, {node!r})")
+            pairs[line, node] = c
+            if carriers.get(node):
+                have = stock.get((node, ln.sku), 0)
+                if have > 0:
+                    kept.append((node, ln.sku, have, line, int(c.avoided), c.adjust))
+        self.node_ids = sorted({k[0] for k in kept})
+        self.node_index = index = {n: i for i, n in enumerate(self.node_ids)}
+        # per node: options, (fixed, per_kg) pairs, cheapest fixed, cheapest per_kg
+        self.opts, self.cost_pairs, self.fmin, self.pmin = [], [], [], []
+        for n in self.node_ids:
+            opts = tuple([(o.fixed, o.per_kg, o.days, o.carrier) for o in carriers[n]])
+            self.opts.append(opts)
+            if len(opts) == 1:
+                self.cost_pairs.append((opts[0][:2],))
+                self.fmin.append(opts[0][0])
+                self.pmin.append(opts[0][1])
+            else:
+                self.cost_pairs.append(tuple([o[:2] for o in opts]))
+                self.fmin.append(min([o[0] for o in opts]))
+                self.pmin.append(min([o[1] for o in opts]))
+        self.rows, self.stock, bins = {}, [], {}
+        for node, sku, have, line, avoided, adjust in kept:
+            b = bins.get((node, sku))
+            if b is None:
+                b = bins[node, sku] = len(self.stock)
+                self.stock.append(have)
+            row = (index[node], avoided, adjust, b)
+            if line in self.rows:
+                self.rows[line].append(row)
+            else:
+                self.rows[line] = [row]
+        self.lines = sorted((ln.index, ln.qty, ln.weight) for ln in problem.lines)
+        limit = len(self.node_ids)
+        if problem.max_shipments is not None:
+            limit = min(limit, problem.max_shipments)
+        if problem.ship_complete:
+            limit = min(limit, 1)
+        self.maxship, self.pen = limit, problem.split_penalty
+        self.slowest = [max(o[2] for o in opts) for opts in self.opts]
+        # bounds over every day limit: avoided pairs, fastest feasible max days
+        rows = [self.rows.get(i, ()) for i, _, _ in self.lines]
+        self.av_floor = sum(all(r[1] for r in rs) for rs in rows)
+        fastest = [min(o[2] for o in opts) for opts in self.opts]
+        self.min_days = max((min((fastest[r[0]] for r in rs), default=0) for rs in rows),
+                            default=0)
+        self.days = sorted({o[2] for opts in self.opts for o in opts
+                            if o[2] >= self.min_days})
+
+
+def _day_limits(problem, model):
+    """(D, primary, offset) per search; D=None means every carrier."""
+    if problem.objective == "speed":
+        return [(d, d, 0.0) for d in model.days]
+    if problem.objective == "balanced" and problem.day_value > 0 and model.days:
+        top = model.days[-1]
+        rest = [(d, 0, problem.day_value * d) for d in model.days[:-1]]
+        return [(top, 0, problem.day_value * top)] + rest
+    return [(None, 0, 0.0)]
+
+
+def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
+    """Best plan for ``problem`` (see module doc), or None if none exists.
+
+    With ``require_node`` only plans in which that node ships something count.
+    """
+    if len(problem.lines) == 1 and problem.objective == "cost" and require_node is None:
+        plan = _one_line(problem)
+        if plan is not None:
+            return plan
+    model = _Model(problem)
+    if not model.lines:
+        return None if require_node is not None else Plan((), 0.0, 0.0, 0, 0, True)
+    if require_node is not None and require_node not in model.node_index:
+        return None
+    req = None if require_node is None else model.node_index[require_node]
+    inc, budget, exact, built = _search.Incumbent(), [WORK_LIMIT], True, []
+    limits = _day_limits(problem, model)
+    cost_floor = None           # balanced: cheapest plan over every carrier
+    try:
+        for D, prim, off in limits:
+            if inc.alloc is not None and inc.key[0] == model.av_floor:
+                if problem.objective == "speed":
+                    break                       # later limits are slower
+                if cost_floor is not None and cost_floor + off > inc.key[2] + _search.EPS:
+                    break                       # off grows with D: so do later ones
+            built.append((_search.Instance(model, req, D), prim, off))
+            inst = built[-1][0]
+            if inst.feasible:
+                _search.seed_single_node(inst, inc, prim, off)
+                _search.branch_and_bound(inst, inc, prim, off, budget)
+            if cost_floor is None and inc.alloc is not None:
+                cost_floor = inc.key[2] - off
+    except _search.OutOfBudget:
+        exact = False
+        if inc.alloc is None:
+            for D, prim, off in limits[len(built):]:
+                built.append((_search.Instance(model, req, D), prim, off))
+            for inst, prim, off in built:
+                alloc = _search.greedy(inst) if inst.feasible else None
+                got = alloc and inst.evaluate(alloc)
+                if got:
+                    inc.offer(inst, alloc, got[0], prim, got[1] + off)
+        if inc.alloc is not None:
+            prim, off = next((p, o) for i, p, o in built if i is inc.inst)
+            _search.improve(inc, prim, off)
+    if inc.alloc is None:
+        return None
+    return _build_plan(problem, model, inc.inst, inc.alloc, exact)
+
+
+def _one_line(problem: Problem) -> Plan | None:
+    """Fast path for one-line orders under "cost": the best single node.
+
+    Returns None (use the full search) unless that node avoids nothing and
+    no split over two or more nodes can possibly be as cheap.
+    """
+    ln = problem.lines[0]
+    if ln.qty < 1 or ln.weight < 0:
+        return None                             # the full path raises
+    kg, sku, qty = ln.qty * ln.weight, ln.sku, ln.qty
+    carriers, stock = problem.carriers, problem.stock
+    best, best_opts, seen = None, None, set()
+    fixes, pmin, prefs = [], _search.INF, []
+    for c in problem.candidates:
+        if c.line != ln.index or c.node in seen:
+            return None                         # the full path raises
+        seen.add(c.node)
+        opts = carriers.get(c.node)
+        have = stock.get((c.node, sku), 0) if opts else 0
+        if have <= 0:
+            continue
+        fixed, cost = _search.INF, _search.INF
+        for o in opts:
+            fixed = min(fixed, o.fixed)
+            pmin = min(pmin, o.per_kg)
+            cost = min(cost, o.fixed + o.per_kg * kg)
+        fixes.append(fixed)
+        if c.adjust < 0:
+            prefs.append(c.adjust)
+        if have < qty:
+            continue
+        key = (int(c.avoided), cost + c.adjust, c.node)
+        if best is None or key[0] < best[0] or (key[0] == best[0] and (
+                key[1] < best[1] - _search.EPS
+                or (key[1] <= best[1] + _search.EPS and key[2] < best[2]))):
+            best, best_opts, adjust = key, opts, c.adjust
+    limit = 1 if problem.ship_complete else problem.max_shipments
+    if best is None or best[0] or problem.objective != "cost" or (
+            limit is not None and limit < 1) or min(fixes) < 0:
+        return None
+    if limit is None or limit >= 2:
+        two = sorted(fixes)[:2]
+        split = (sum(two) + problem.split_penalty + kg * pmin
+                 + sum(sorted(prefs)[:qty]))
+        if len(two) == 2 and split <= best[1] + _search.EPS:
+            return None
+    fixed, per_kg, days, carrier = _search.pick_carrier(
+        [(o.fixed, o.per_kg, o.days, o.carrier) for o in best_opts], kg)
+    ship = Shipment(best[2], carrier, ((ln.index, qty),), kg, fixed + per_kg * kg, days)
+    return Plan((ship,), ship.cost + adjust, ship.cost, days, 0, True)
+
+
+def _build_plan(problem, model, inst, alloc, exact):
+    by_node = {}
+    for index, n, a in alloc:
+        by_node.setdefault(model.node_ids[n], []).append((index, a))
+    weight = {i: ln.weight for i, ln in model.by_index.items()}
+    shipments, adjust, avoided = [], 0.0, 0
+    for node in sorted(by_node):
+        part = tuple(sorted(by_node[node]))
+        kg = sum(weight[i] * a for i, a in part)
+        fixed, per_kg, days, carrier = _search.pick_carrier(
+            inst.full[model.node_index[node]], kg)
+        shipments.append(Shipment(node, carrier, part, kg, fixed + per_kg * kg, days))
+        for i, _ in part:
+            adjust += model.pairs[i, node].adjust
+            avoided += model.pairs[i, node].avoided
+    cost = sum(s.cost for s in shipments)
+    days = max((s.days for s in shipments), default=0)
+    value = cost + problem.split_penalty * max(len(shipments) - 1, 0) + adjust
+    if problem.objective == "balanced":
+        value += problem.day_value * days
+    return Plan(tuple(shipments), value, cost, days, avoided, exact)
+
+
+def explain_infeasible(problem: Problem) -> str:
+    """A short human reason why ``solve(problem)`` finds no plan."""
+    model = _Model(problem)
+    wanted, supply = {}, {}
+    for ln in sorted(problem.lines, key=lambda ln: ln.index):
+        nodes = {c.node for (i, _), c in model.pairs.items()
+                 if i == ln.index and problem.carriers.get(c.node)}
+        if not nodes:
+            return f"no node can ship {ln.sku} (line {ln.index})"
+        have = sum(max(problem.stock.get((n, ln.sku), 0), 0) for n in nodes)
+        if have < ln.qty:
+            return f"not enough stock of {ln.sku}: {ln.qty} wanted, {have} available"
+        wanted[ln.sku] = wanted.get(ln.sku, 0) + ln.qty
+        supply.setdefault(ln.sku, set()).update(nodes)
+    for sku, qty in sorted(wanted.items()):
+        have = sum(max(problem.stock.get((n, sku), 0), 0) for n in supply[sku])
+        if have < qty:
+            return f"not enough stock of {sku}: {qty} wanted, {have} available"
+    loose = replace(problem, objective="cost", max_shipments=None, ship_complete=False)
+    if solve(loose) is None:
+        return "no combination of nodes has the stock for every line"
+    if solve(problem) is not None:
+        return "a plan exists"
+    if problem.ship_complete:
+        return "no single node has every item (ship complete)"
+    allowed = problem.max_shipments
+    need = next((k for k in range(max(allowed, 0) + 1, len(model.node_ids) + 1)
+                 if solve(replace(loose, max_shipments=k)) is not None), None)
+    return f"needs {need or 'more'} shipments, at most {allowed} allowed"

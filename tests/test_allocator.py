@@ -1,0 +1,474 @@
+"""Tests for engine.allocator: hand-made cases + brute-force cross-checks."""
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from dataclasses import replace
+
+import pytest
+
+from engine.allocator import (
+    Candidate,
+    CarrierOption,
+    Line,
+    Plan,
+    Problem,
+    explain_infeasible,
+    solve,
+)
+
+TOL = 1e-6
+
+
+# ----------------------------------------------------------------- helpers
+def opt(carrier, fixed, per_kg=0.0, days=3):
+    return CarrierOption(carrier, fixed, per_kg, days)
+
+
+def problem(lines, carriers, cands, stock, **kw):
+    """lines: [(sku, qty, kg)], cands: {line: [node or (node, avoided, adjust)]}."""
+    cand = []
+    for i, nodes in cands.items():
+        for n in nodes:
+            node, avoided, adjust = (n, False, 0.0) if isinstance(n, str) else n
+            cand.append(Candidate(i, node, avoided, adjust))
+    return Problem(
+        lines=tuple(Line(i, s, q, w) for i, (s, q, w) in enumerate(lines)),
+        carriers={n: tuple(o) for n, o in carriers.items()},
+        candidates=tuple(cand),
+        stock=dict(stock),
+        **kw,
+    )
+
+
+def key_of(problem: Problem, plan: Plan):
+    """The objective key of a returned plan, recomputed from its shipments."""
+    value = plan.value
+    return (plan.avoided, plan.days if problem.objective == "speed" else 0, value)
+
+
+def same_key(a, b):
+    return a[0] == b[0] and a[1] == b[1] and abs(a[2] - b[2]) <= TOL
+
+
+def check_plan(problem: Problem, plan: Plan, require_node=None):
+    """Every invariant a returned plan must satisfy; returns its key."""
+    lines = {ln.index: ln for ln in problem.lines}
+    cand = {(c.line, c.node): c for c in problem.candidates}
+    nodes = [s.node for s in plan.shipments]
+    assert nodes == sorted(set(nodes)), "one shipment per node, sorted"
+    if problem.max_shipments is not None:
+        assert len(nodes) <= problem.max_shipments
+    if problem.ship_complete:
+        assert len(nodes) == 1
+    if require_node is not None:
+        assert require_node in nodes
+    covered, used = {}, {}
+    adjust = avoided = 0
+    for s in plan.shipments:
+        assert [i for i, _ in s.lines] == sorted({i for i, _ in s.lines})
+        kg = 0.0
+        for i, q in s.lines:
+            assert q >= 1 and (i, s.node) in cand
+            covered[i] = covered.get(i, 0) + q
+            key = (s.node, lines[i].sku)
+            used[key] = used.get(key, 0) + q
+            kg += q * lines[i].weight
+            adjust += cand[i, s.node].adjust
+            avoided += cand[i, s.node].avoided
+        assert abs(s.weight - kg) <= TOL
+        match = [o for o in problem.carriers[s.node] if o.carrier == s.carrier]
+        assert match, "carrier belongs to the node"
+        assert any(abs(o.fixed + o.per_kg * kg - s.cost) <= TOL and o.days == s.days
+                   for o in match)
+    assert covered == {i: ln.qty for i, ln in lines.items()}
+    for k, q in used.items():
+        assert q <= problem.stock.get(k, 0)
+    assert abs(plan.cost - sum(s.cost for s in plan.shipments)) <= TOL
+    assert plan.days == max((s.days for s in plan.shipments), default=0)
+    assert plan.avoided == avoided
+    value = plan.cost + problem.split_penalty * max(len(nodes) - 1, 0) + adjust
+    if problem.objective == "balanced":
+        value += problem.day_value * plan.days
+    assert abs(plan.value - value) <= TOL
+    return key_of(problem, plan)
+
+
+# -------------------------------------------------------- brute force oracle
+def compositions(total, parts):
+    """All tuples of `parts` non-negative ints summing to `total`."""
+    if parts == 0:
+        return [()] if total == 0 else []
+    out = []
+    for first in range(total + 1):
+        out.extend((first,) + rest for rest in compositions(total - first, parts - 1))
+    return out
+
+
+def brute_force(problem: Problem, require_node=None):
+    """Best key by full enumeration of splits and carriers (None = infeasible).
+
+    Written without looking at the solver: every split of every line's qty
+    over its candidate nodes, every carrier per used node.
+    """
+    lines = sorted(problem.lines, key=lambda ln: ln.index)
+    cand = {(c.line, c.node): c for c in problem.candidates}
+    per_line = []
+    for ln in lines:
+        nodes = sorted(n for (i, n) in cand if i == ln.index and problem.carriers.get(n))
+        per_line.append([(nodes, dist) for dist in compositions(ln.qty, len(nodes))])
+    best = None
+    for combo in itertools.product(*per_line):
+        used, kg, pairs = {}, {}, []
+        for ln, (nodes, dist) in zip(lines, combo):
+            for node, q in zip(nodes, dist):
+                if q:
+                    used[node, ln.sku] = used.get((node, ln.sku), 0) + q
+                    kg[node] = kg.get(node, 0.0) + q * ln.weight
+                    pairs.append(cand[ln.index, node])
+        if any(q > problem.stock.get(k, 0) for k, q in used.items()):
+            continue
+        ships = sorted(kg)
+        if problem.max_shipments is not None and len(ships) > problem.max_shipments:
+            continue
+        if problem.ship_complete and len(ships) != 1:
+            continue
+        if require_node is not None and require_node not in kg:
+            continue
+        avoided = sum(c.avoided for c in pairs)
+        extra = sum(c.adjust for c in pairs) + problem.split_penalty * max(len(ships) - 1, 0)
+        for choice in itertools.product(*(problem.carriers[n] for n in ships)):
+            cost = sum(o.fixed + o.per_kg * kg[n] for o, n in zip(choice, ships))
+            days = max(o.days for o in choice)
+            value = cost + extra
+            if problem.objective == "balanced":
+                value += problem.day_value * days
+            key = (avoided, days if problem.objective == "speed" else 0, value)
+            if best is None or key[:2] < best[:2] or (key[:2] == best[:2] and key[2] < best[2]):
+                best = key
+    return best
+
+
+def random_problem(rng: random.Random, objective: str,
+                   splits: bool = False) -> tuple[Problem, str | None]:
+    """A tiny random instance (<= 3 lines, qty <= 3, <= 4 nodes, <= 2 carriers).
+
+    ``splits=True`` makes lines split-prone: <= 2 lines of qty 2-4, thin stock,
+    more preferences (negative adjusts reward extra (line, node) pairs).
+    """
+    n_lines = rng.randint(1, 2) if splits else rng.randint(1, 3)
+    n_nodes = rng.choice([3, 4]) if splits else rng.choice([1, 2, 3, 4, 4])
+    skus = ["S0", "S1", "S2"][: rng.randint(1, 3)]          # 1 sku => shared stock
+    nodes = [f"N{i}" for i in range(n_nodes)]
+    qtys = [2, 3, 4] if splits else [1, 2, 2, 3]
+    lines = tuple(Line(i, rng.choice(skus), rng.choice(qtys),
+                       rng.choice([0.5, 1.0, 2.0, 4.5, 10.0])) for i in range(n_lines))
+    carriers = {}
+    for n in nodes:
+        k = rng.choice([0, 1, 1, 1, 2, 2, 2, 2])
+        carriers[n] = tuple(CarrierOption(f"C{j}", round(rng.uniform(1, 20), 1),
+                                          round(rng.uniform(0.1, 3), 2), rng.randint(1, 5))
+                            for j in rng.sample(range(3), k))
+    cands = []
+    for ln in lines:
+        for n in nodes:
+            if rng.random() < 0.85:
+                lo = -8 if splits else -4
+                adjust = rng.choice([0.0, 0.0, 0.0, round(rng.uniform(lo, 6), 1)])
+                cands.append(Candidate(ln.index, n, rng.random() < 0.15, adjust))
+    levels = [0, 1, 1, 2, 3] if splits else [0, 1, 2, 2, 3, 4, 6]
+    stock = {(n, s): rng.choice(levels) for n in nodes for s in skus
+             if rng.random() < 0.95}
+    p = Problem(lines, carriers, tuple(cands), stock, objective=objective,
+                day_value=rng.choice([0.0, 1.0, round(rng.uniform(0, 6), 2)]),
+                split_penalty=rng.choice([0.0, 0.0, 3.0, round(rng.uniform(0, 10), 1)]),
+                max_shipments=rng.choice([None, None, 1, 2, 3]),
+                ship_complete=rng.random() < 0.1)
+    return p, (rng.choice(nodes) if rng.random() < 0.2 else None)
+
+
+def shuffled(problem: Problem, rng: random.Random) -> Problem:
+    """Same problem, every tuple and dict in a different order."""
+    def mix(seq):
+        seq = list(seq)
+        rng.shuffle(seq)
+        return seq
+    return replace(
+        problem,
+        lines=tuple(mix(problem.lines)),
+        candidates=tuple(mix(problem.candidates)),
+        carriers={n: tuple(mix(o)) for n, o in mix(problem.carriers.items())},
+        stock=dict(mix(problem.stock.items())),
+    )
+
+
+# ------------------------------------------------------ brute-force agreement
+@pytest.mark.parametrize("objective,splits,count", [
+    ("cost", False, 3000), ("speed", False, 3000), ("balanced", False, 3000),
+    ("cost", True, 1000), ("speed", True, 1000), ("balanced", True, 1000)])
+def test_matches_brute_force(objective, splits, count):
+    rng = random.Random(f"allocator-{objective}-{splits}")
+    feasible = split = 0
+    for _ in range(count):
+        p, req = random_problem(rng, objective, splits)
+        want = brute_force(p, req)
+        plan = solve(p, req)
+        assert (plan is None) == (want is None), (p, req, want, plan)
+        if plan is None:
+            continue
+        feasible += 1
+        assert plan.exact
+        got = check_plan(p, plan, req)
+        assert same_key(got, want), (p, req, want, plan)
+        if rng.random() < 0.1:
+            assert solve(shuffled(p, rng), req) == plan
+        lines_used = [i for s in plan.shipments for i, _ in s.lines]
+        split += len(lines_used) > len(set(lines_used))
+    # the generator must not be degenerate
+    assert feasible > count // 3 and split > count // 50
+
+
+# --------------------------------------------------------- hand-made cases
+FLAT = {"A": [opt("ground", 10)], "B": [opt("ground", 7)], "C": [opt("ground", 12)]}
+
+
+def test_cheapest_node_wins():
+    p = problem([("TEE", 1, 0.3)], FLAT, {0: ["A", "B", "C"]},
+                {("A", "TEE"): 5, ("B", "TEE"): 5, ("C", "TEE"): 5})
+    plan = solve(p)
+    assert [s.node for s in plan.shipments] == ["B"]
+    assert plan.value == pytest.approx(7) and plan.exact
+
+
+def test_one_box_beats_three_with_split_penalty():
+    # three boxes cost 5 each; B has everything for 16
+    carriers = {"X": [opt("g", 5)], "Y": [opt("g", 5)], "Z": [opt("g", 5)],
+                "B": [opt("g", 16)]}
+    stock = {("X", "a"): 1, ("Y", "b"): 1, ("Z", "c"): 1,
+             ("B", "a"): 1, ("B", "b"): 1, ("B", "c"): 1}
+    cands = {0: ["X", "B"], 1: ["Y", "B"], 2: ["Z", "B"]}
+    lines = [("a", 1, 1.0), ("b", 1, 1.0), ("c", 1, 1.0)]
+    three = solve(problem(lines, carriers, cands, stock))
+    assert [s.node for s in three.shipments] == ["X", "Y", "Z"]
+    assert three.value == pytest.approx(15)
+    one = solve(problem(lines, carriers, cands, stock, split_penalty=2.0))
+    assert [s.node for s in one.shipments] == ["B"]
+    assert one.value == pytest.approx(16)       # 15 + 2 * 2 = 19 for three
+
+
+def test_line_split_when_no_node_has_the_qty():
+    p = problem([("PARKA", 5, 2.0)], FLAT, {0: ["A", "B", "C"]},
+                {("A", "PARKA"): 3, ("B", "PARKA"): 2, ("C", "PARKA"): 4})
+    plan = solve(p)
+    assert [(s.node, s.lines) for s in plan.shipments] == [
+        ("A", ((0, 3),)), ("B", ((0, 2),))]
+    assert plan.value == pytest.approx(17) and plan.exact
+
+
+def test_shared_sku_stock_is_shared_across_lines():
+    # two lines of the same sku; A has 3 in total, not 2 + 2
+    p = problem([("MUG", 2, 1.0), ("MUG", 2, 1.0)], FLAT,
+                {0: ["A", "C"], 1: ["A", "C"]}, {("A", "MUG"): 3, ("C", "MUG"): 9})
+    plan = solve(p)
+    check_plan(p, plan)
+    assert plan.value == pytest.approx(12)      # everything from C
+    capped = solve(replace(p, stock={("A", "MUG"): 3, ("C", "MUG"): 1}))
+    # (2+1 from A, 1 from C) and (1+2 from A, 1 from C) cost the same:
+    # the tie-break compares the ((line, qty), ...) tuples, (0, 1) < (0, 2)
+    assert [(s.node, s.lines) for s in capped.shipments] == [
+        ("A", ((0, 1), (1, 2))), ("C", ((0, 1),))]
+
+
+def test_avoided_node_only_when_nothing_else_works():
+    carriers = {"CHEAP": [opt("g", 1)], "OK": [opt("g", 9)]}
+    cands = {0: [("CHEAP", True, 0.0), "OK"]}
+    p = problem([("X", 2, 1.0)], carriers, cands, {("CHEAP", "X"): 5, ("OK", "X"): 5})
+    plan = solve(p)
+    assert [s.node for s in plan.shipments] == ["OK"] and plan.avoided == 0
+    short = solve(replace(p, stock={("CHEAP", "X"): 5, ("OK", "X"): 1}))
+    assert short.avoided == 1                   # one avoided pair, as few as possible
+    assert [(s.node, s.lines) for s in short.shipments] == [("CHEAP", ((0, 2),))]
+    assert solve(replace(p, stock={("CHEAP", "X"): 5})).avoided == 1
+
+
+def test_adjust_penalty_and_preference():
+    cands = {0: [("A", False, 5.0), "B"]}        # A is 3 cheaper but penalised 5
+    stock = {("A", "X"): 1, ("B", "X"): 1}
+    plan = solve(problem([("X", 1, 1.0)], FLAT, cands, stock))
+    assert plan.shipments[0].node == "B" and plan.value == pytest.approx(7)
+    cands = {0: ["A", ("C", False, -3.0)]}       # C is 2 dearer but preferred by 3
+    plan = solve(problem([("X", 1, 1.0)], FLAT, cands, {("A", "X"): 1, ("C", "X"): 1}))
+    assert plan.shipments[0].node == "C" and plan.value == pytest.approx(9)
+
+
+def test_speed_prefers_air_over_cheaper_ground():
+    carriers = {"W": [opt("ground", 8, 0.5, 3), opt("air", 25, 2.0, 1)],
+                "S": [opt("ground", 6, 0.5, 4)]}
+    p = problem([("X", 1, 2.0)], carriers, {0: ["W", "S"]},
+                {("W", "X"): 9, ("S", "X"): 9}, objective="speed")
+    plan = solve(p)
+    assert (plan.shipments[0].node, plan.shipments[0].carrier, plan.days) == ("W", "air", 1)
+    assert plan.value == pytest.approx(29)
+    cheap = solve(replace(p, objective="cost"))
+    assert (cheap.shipments[0].node, cheap.value) == ("S", pytest.approx(7))
+
+
+def test_balanced_trades_day_value():
+    carriers = {"W": [opt("ground", 8, 0.0, 5), opt("air", 20, 0.0, 1)]}
+    p = problem([("X", 1, 1.0)], carriers, {0: ["W"]}, {("W", "X"): 1},
+                objective="balanced")
+    slow = solve(replace(p, day_value=2.0))     # 8 + 10 = 18 < 20 + 2
+    assert (slow.shipments[0].carrier, slow.value) == ("ground", pytest.approx(18))
+    fast = solve(replace(p, day_value=4.0))     # 8 + 20 = 28 > 20 + 4
+    assert (fast.shipments[0].carrier, fast.value) == ("air", pytest.approx(24))
+
+
+def test_heavy_shipment_flips_carrier():
+    carriers = {"W": [opt("parcel", 5, 1.5, 2), opt("freight", 30, 0.2, 2)]}
+    light = solve(problem([("X", 1, 4.0)], carriers, {0: ["W"]}, {("W", "X"): 50}))
+    heavy = solve(problem([("X", 40, 4.0)], carriers, {0: ["W"]}, {("W", "X"): 50}))
+    assert light.shipments[0].carrier == "parcel" and light.cost == pytest.approx(11)
+    assert heavy.shipments[0].carrier == "freight" and heavy.cost == pytest.approx(62)
+
+
+def test_max_shipments_and_ship_complete():
+    carriers = {"A": [opt("g", 5)], "B": [opt("g", 4)], "C": [opt("g", 12)]}
+    p = problem([("a", 1, 1.0), ("b", 1, 1.0)], carriers, {0: ["A", "C"], 1: ["B", "C"]},
+                {("A", "a"): 1, ("B", "b"): 1, ("C", "a"): 1, ("C", "b"): 1})
+    assert [s.node for s in solve(p).shipments] == ["A", "B"]          # 5 + 4 < 12
+    assert [s.node for s in solve(replace(p, max_shipments=1)).shipments] == ["C"]
+    assert [s.node for s in solve(replace(p, ship_complete=True)).shipments] == ["C"]
+    assert solve(replace(p, max_shipments=0)) is None
+
+
+def test_require_node_prices_the_alternative():
+    p = problem([("X", 1, 1.0)], FLAT, {0: ["A", "B", "C"]},
+                {("A", "X"): 1, ("B", "X"): 1, ("C", "X"): 1})
+    best, forced = solve(p), solve(p, require_node="C")
+    assert [s.node for s in forced.shipments] == ["C"]
+    assert forced.value - best.value == pytest.approx(5)
+    assert solve(p, require_node="nowhere") is None
+
+
+def test_ties_are_broken_deterministically():
+    # A and B cost the same; the rule picks the smaller node id, then carrier id
+    carriers = {"B": [opt("z", 7), opt("y", 7)], "A": [opt("z", 7), opt("x", 7)]}
+    p = problem([("X", 1, 1.0)], carriers, {0: ["B", "A"]}, {("A", "X"): 1, ("B", "X"): 1})
+    plan = solve(p)
+    assert (plan.shipments[0].node, plan.shipments[0].carrier) == ("A", "x")
+    rng = random.Random(7)
+    for _ in range(50):
+        assert solve(shuffled(p, rng)) == plan
+
+
+def test_determinism_under_shuffled_inputs():
+    rng = random.Random(11)
+    for _ in range(200):
+        p, req = random_problem(rng, rng.choice(["cost", "speed", "balanced"]))
+        plan = solve(p, req)
+        for _ in range(3):
+            assert solve(shuffled(p, rng), req) == plan
+
+
+def test_explain_infeasible():
+    p = problem([("PARKA-M-RED", 5, 1.0)], FLAT, {0: ["A", "B"]},
+                {("A", "PARKA-M-RED"): 2, ("B", "PARKA-M-RED"): 1})
+    assert solve(p) is None
+    assert explain_infeasible(p) == "not enough stock of PARKA-M-RED: 5 wanted, 3 available"
+    shared = problem([("MUG", 2, 1.0), ("MUG", 2, 1.0)], FLAT, {0: ["A"], 1: ["A"]},
+                     {("A", "MUG"): 3})
+    assert explain_infeasible(shared) == "not enough stock of MUG: 4 wanted, 3 available"
+    lines = [("a", 1, 1.0), ("b", 1, 1.0), ("c", 1, 1.0), ("d", 1, 1.0)]
+    spread = problem(lines, {n: [opt("g", 5)] for n in "PQRS"},
+                     {0: ["P"], 1: ["Q"], 2: ["R"], 3: ["S"]},
+                     {("P", "a"): 1, ("Q", "b"): 1, ("R", "c"): 1, ("S", "d"): 1},
+                     max_shipments=2)
+    assert explain_infeasible(spread) == "needs 4 shipments, at most 2 allowed"
+    complete = replace(spread, max_shipments=None, ship_complete=True)
+    assert explain_infeasible(complete) == "no single node has every item (ship complete)"
+    nobody = problem([("a", 1, 1.0)], {"A": []}, {0: ["A"]}, {("A", "a"): 1})
+    assert explain_infeasible(nobody) == "no node can ship a (line 0)"
+    assert explain_infeasible(replace(spread, max_shipments=4)) == "a plan exists"
+
+
+def test_validation():
+    p = problem([("X", 1, 1.0)], FLAT, {0: ["A"]}, {("A", "X"): 1})
+    with pytest.raises(ValueError):
+        solve(replace(p, objective="cheapest"))
+    with pytest.raises(ValueError):
+        solve(replace(p, candidates=p.candidates * 2))
+    empty = solve(replace(p, lines=(), candidates=()))
+    assert empty == Plan((), 0.0, 0.0, 0, 0, True)
+
+
+# ------------------------------------------- medium instances, larger oracle
+def single_source_oracle(problem: Problem):
+    """Exhaustive over one node per line (optimal when stock is ample, adjust >= 0,
+    cost objective: shipment cost is concave, so some optimum never splits)."""
+    lines = sorted(problem.lines, key=lambda ln: ln.index)
+    nodes = [[c.node for c in problem.candidates if c.line == ln.index] for ln in lines]
+    adj = {(c.line, c.node): c.adjust for c in problem.candidates}
+    best = None
+    for pick in itertools.product(*nodes):
+        if problem.max_shipments is not None and len(set(pick)) > problem.max_shipments:
+            continue
+        kg = {}
+        for ln, n in zip(lines, pick):
+            kg[n] = kg.get(n, 0.0) + ln.qty * ln.weight
+        value = sum(min(o.fixed + o.per_kg * w for o in problem.carriers[n])
+                    for n, w in kg.items())
+        value += problem.split_penalty * (len(kg) - 1)
+        value += sum(adj[ln.index, n] for ln, n in zip(lines, pick))
+        best = value if best is None else min(best, value)
+    return best
+
+
+def test_medium_instances_against_single_source_oracle():
+    rng = random.Random(5)
+    for _ in range(25):
+        nodes = [f"N{i:02d}" for i in range(7)]
+        lines = tuple(Line(i, f"S{i}", rng.randint(1, 4), round(rng.uniform(0.2, 6), 2))
+                      for i in range(5))
+        carriers = {n: tuple(CarrierOption(f"C{j}", round(rng.uniform(5, 25), 2),
+                                           round(rng.uniform(0.3, 1.6), 2), 2)
+                             for j in range(rng.randint(1, 3))) for n in nodes}
+        cands = tuple(Candidate(ln.index, n, False, rng.choice([0.0, 0.0, 1.5]))
+                      for ln in lines for n in nodes if rng.random() < 0.7)
+        if {c.line for c in cands} != {ln.index for ln in lines}:
+            continue
+        stock = {(n, ln.sku): 99 for n in nodes for ln in lines}
+        p = Problem(lines, carriers, cands, stock,
+                    split_penalty=rng.choice([0.0, 4.0]),
+                    max_shipments=rng.choice([None, 2, 3]))
+        plan, want = solve(p), single_source_oracle(p)
+        assert (plan is None) == (want is None)
+        if plan is not None:
+            check_plan(p, plan)
+            assert plan.exact and plan.value == pytest.approx(want, abs=TOL)
+
+
+# --------------------------------------------------------- large instances
+def big_problem(seed: int, n_lines: int, n_nodes: int) -> Problem:
+    rng = random.Random(seed)
+    nodes = [f"N{i:03d}" for i in range(n_nodes)]
+    lines = tuple(Line(i, f"SKU{rng.randint(0, n_lines)}", rng.choice([1, 1, 2, 5, 12]),
+                       round(rng.uniform(0.2, 6), 2)) for i in range(n_lines))
+    carriers = {n: tuple(CarrierOption(f"C{j}", rng.uniform(5, 25), rng.uniform(0.3, 1.6),
+                                       rng.randint(1, 7)) for j in range(rng.randint(1, 3)))
+                for n in nodes}
+    cands = tuple(Candidate(ln.index, n, rng.random() < 0.05, rng.choice([0.0, 0.0, 2.0]))
+                  for ln in lines for n in nodes)
+    stock = {(n, ln.sku): (rng.choice([0, 20, 50]) if i < 5 else rng.randint(0, 3))
+             for i, n in enumerate(nodes) for ln in lines}
+    return Problem(lines, carriers, cands, stock, split_penalty=3.0)
+
+
+@pytest.mark.parametrize("objective", ["cost", "speed", "balanced"])
+def test_large_instance_is_bounded_and_valid(objective):
+    p = replace(big_problem(3, 25, 120), objective=objective, day_value=1.5)
+    start = time.perf_counter()
+    plan = solve(p)
+    assert time.perf_counter() - start < 5.0
+    assert plan is not None
+    check_plan(p, plan)
