@@ -51,12 +51,37 @@ class BadJSON(Exception):
 
 # ---- request helpers -------------------------------------------------------------------
 
+MAX_JSON_DEPTH = 32
+
+
 async def body_json(request: Request):
     raw = await request.body()
     try:
-        return json.loads(raw)
+        document = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadJSON(f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadJSON(f"the body nests arrays or objects more than {MAX_JSON_DEPTH} deep") from None
+    if _depth(document) > MAX_JSON_DEPTH:
+        # hashing or validating a document this deep could exhaust the stack (a 500)
+        raise BadJSON(f"the body nests arrays or objects more than {MAX_JSON_DEPTH} deep")
+    return document
+
+
+def _depth(document) -> int:
+    """How deeply arrays and objects nest (without recursion)."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            break
+        pending.extend((child, level + 1) for child in value)
+    return deepest
 
 
 def actor(request: Request) -> str | None:
