@@ -70,7 +70,7 @@ class _Checker:
         self.out: list[Diagnostic] = []
         self.groups = {g.name: g for g in playbook.groups}
         self.derived = self._derived_fields()
-        self.currencies: list[tuple[str, n.Span]] = []
+        self.currencies: list[tuple[str, n.Span, bool]] = []   # (code or "$", where, from the setting)
 
     def error(self, span: n.Span, message: str, related=()) -> None:
         self.out.append(Diagnostic.at(span, "error", message, self.source, related))
@@ -131,25 +131,35 @@ class _Checker:
                 if len(code) != 3 or not code.isalpha():
                     self.error(value.span, 'currency is a three-letter code such as "USD"')
                 else:
-                    self.currencies.append((code, value.span))
+                    self.currencies.append((code, value.span, True))
 
     def note_money(self, literal: n.Literal | None) -> None:
         if literal is not None and literal.kind == "money":
-            self.currencies.append((literal.unit or "$", literal.span))
+            self.currencies.append((literal.unit or "$", literal.span, False))
 
     def check_currency(self) -> None:
-        """One currency per playbook. `$` is the playbook's dollar: it goes
-        with USD, CAD, AUD, NZD or MXN, never with EUR, GBP, ..."""
-        codes = [(code, span) for code, span in self.currencies if code != "$"]
-        if not codes:
+        """One currency per playbook: the `currency` setting, or else the
+        first amount written. `$` is a dollar: it goes with USD, CAD, AUD, NZD
+        or MXN (the first of those written then fixes which), never with EUR,
+        GBP, ... Each amount that does not fit is reported."""
+        if not self.currencies:
             return
-        first_code, first_span = codes[0]
-        for code, span in self.currencies:
-            if code == first_code or (code == "$" and first_code in DOLLAR_CODES):
+        declared = [(c, s) for c, s, setting in self.currencies if setting]
+        first_code, first_span = declared[0] if declared else self.currencies[0][:2]
+        for code, span, setting in self.currencies:
+            if span == first_span:
+                continue
+            if code == first_code:
+                continue
+            if first_code == "$" and code in DOLLAR_CODES:
+                first_code, first_span = code, span
+                continue
+            if code == "$" and first_code in DOLLAR_CODES:
                 continue
             shown = "$ (dollars)" if code == "$" else code
             self.error(span, f"one currency per playbook: this is {shown}, but line "
-                       f"{first_span.line} uses {first_code}", [first_span])
+                       f"{first_span.line} uses {'$ (dollars)' if first_code == '$' else first_code}",
+                       [first_span])
 
     # ---- groups -------------------------------------------------------------
     def check_groups(self) -> None:
