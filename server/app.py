@@ -270,7 +270,8 @@ async def on_validation(request: Request, exc: ValidationError):
 
 
 async def on_store_error(request: Request, exc: StoreError):
-    return _error(exc.status, str(exc), headers={"Retry-After": "1"} if exc.status == 503 else None)
+    return _error(exc.status, str(exc), exc.details,
+                  headers={"Retry-After": "1"} if exc.status == 503 else None)
 
 
 async def on_bad_json(request: Request, exc: BadJSON):

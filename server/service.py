@@ -23,7 +23,7 @@ from engine.decision import Decision
 from engine.matching import holds
 from engine.models import Catalog, Network, Order
 from engine.stock import Stock
-from .store import Conflict, NotFound, Store, StoreError, canonical, digest
+from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, digest
 
 ORDER_WRITE_STATES = {"routed", "held"}
 
@@ -73,7 +73,7 @@ class Service:
             return cached
         row = self.store.playbook(version, conn)
         if row is None:
-            raise NotFound(f"no playbook version {version}")
+            raise NotFound(f"no playbook version {version}", _at("version", f"no playbook version {version}"))
         rulebook = dsl.compile(row["text"], _playbook_file(row["name"]))
         with self.lock:
             self.rulebooks[version] = rulebook
@@ -104,7 +104,8 @@ class Service:
             existing = self.store.order_row(conn, order.id)
             if existing is not None:
                 if existing["body_hash"] != sent_hash:
-                    raise Conflict(f"order {order.id} was already placed with different content")
+                    raise Conflict(f"order {order.id} was already placed with different content",
+                                   _at("id", "this order id was already used for a different order"))
                 return json.loads(existing["decision"]), False
             network, catalog, rulebook, shadows = self._documents(conn)
             stamped = _stamped(order)
@@ -136,7 +137,7 @@ class Service:
         with self.store.read() as conn:
             row = self.store.order_row(conn, order_id)
             if row is None:
-                raise NotFound(f"no order {order_id}")
+                raise NotFound(f"no order {order_id}", _at("order_id", f"no order {order_id}"))
             reservations = conn.execute("SELECT node, sku, qty, state FROM reservations WHERE order_id = ? "
                                         "ORDER BY node, sku", (order_id,)).fetchall()
         decision = json.loads(row["decision"])
@@ -154,7 +155,7 @@ class Service:
         with self.store.write() as conn:
             row = self.store.order_row(conn, order_id)
             if row is None:
-                raise NotFound(f"no order {order_id}")
+                raise NotFound(f"no order {order_id}", _at("order_id", f"no order {order_id}"))
             state = row["state"]
             if shipped and state != "routed":
                 raise Conflict(f"order {order_id} is {state}; only a routed order can be shipped")
@@ -205,25 +206,54 @@ class Service:
     # ---- stock ------------------------------------------------------------------------
     def put_stock(self, rows: list[dict], actor: str | None) -> dict:
         with self.store.write() as conn:
-            changed = self.store.set_on_hand(conn, [(r["node"], r["sku"], r["on_hand"]) for r in rows], actor)
-        rerouted = self.reroute_held({r["sku"] for r in rows}, actor)
+            counts = self._known_stock(conn, [(r["node"], r["sku"], r["on_hand"]) for r in rows],
+                                       [f"{i}" for i in range(len(rows))])
+            changed = self.store.set_on_hand(conn, counts, actor)
+        rerouted = self.reroute_held({sku for _, sku, _ in counts}, actor)
         return {"updated": len(changed), "rerouted": [d["order_id"] for d in rerouted]}
 
     def adjust_stock(self, event_id: str, body: dict, deltas: list[tuple[str, str, int]],
                      actor: str | None) -> tuple[dict, bool]:
+        prefixes = ([f"adjustments.{i}" for i in range(len(deltas))]
+                    if isinstance(body, dict) and "adjustments" in body else [""])
         with self.store.write() as conn:
+            deltas = self._known_stock(conn, deltas, prefixes)
             result, duplicate = self.store.adjust(conn, event_id, body, deltas, actor)
         if not duplicate and any(d > 0 for _, _, d in deltas):
             result = dict(result, rerouted=[d["order_id"] for d in
                                            self.reroute_held({s for _, s, d in deltas if d > 0}, actor)])
         return result, duplicate
 
+    def _known_stock(self, conn, rows: list[tuple[str, str, int]], prefixes: list[str]) -> list[tuple]:
+        """Stock rows with their sku normalised (an alias names its item); a
+        node the network does not have or an item the catalog does not know
+        is refused (422) rather than stored where no order can ever use it."""
+        network, catalog = self.store.document("network", conn), self.store.document("catalog", conn)
+        nodes = {n["id"] for n in network["nodes"]} if network else None
+        names = {}
+        if catalog:
+            for item in catalog["items"]:
+                names.update((alias, item["sku"]) for alias in item.get("aliases", ()))
+            names.update((item["sku"], item["sku"]) for item in catalog["items"])
+        problems, out = [], []
+        for (node, sku, amount), prefix in zip(rows, prefixes):
+            at = f"{prefix}." if prefix else ""
+            if nodes is not None and node not in nodes:
+                problems.append({"loc": f"{at}node", "msg": f"unknown node {node!r}: the network has no such node"})
+            if catalog and sku not in names:
+                problems.append({"loc": f"{at}sku", "msg": f"unknown item {sku!r}: no sku or channel alias in "
+                                                           "the catalog has that name"})
+            out.append((node, names.get(sku, sku), amount))
+        if problems:
+            raise Invalid("stock rows name nodes or items Steve does not know", problems)
+        return out
+
     def availability(self, name: str) -> dict:
         with self.store.read() as conn:
             network, catalog, rulebook, _ = self._documents(conn)
             item = catalog.resolve(name)
             if item is None:
-                raise NotFound(f"unknown item {name!r}")
+                raise NotFound(f"unknown item {name!r}", _at("sku", "no sku or channel alias in the catalog has that name"))
             rows = self.store.stock_rows(conn, [item.sku])
         keep_rules = [r for r in rulebook.rules if r.scope == "candidate" and _order_free(r)
                       and any(e.kind in ("keep", "exclude_node") for e in r.effects)]
@@ -292,7 +322,7 @@ class Service:
 
     def shadow_report(self, version: str) -> dict:
         if self.store.playbook(version) is None:
-            raise NotFound(f"no playbook version {version}")
+            raise NotFound(f"no playbook version {version}", _at("version", f"no playbook version {version}"))
         rows = self.store.query("SELECT order_id, live, shadow, differs FROM shadow_runs WHERE version = ? "
                                 "ORDER BY at, order_id", (version,))
         differing = [{"order_id": r["order_id"], "live": json.loads(r["live"]),
@@ -327,6 +357,10 @@ class PlaybookRejected(Exception):
         super().__init__("the playbook does not check clean")
         self.version = version
         self.diagnostics = diagnostics
+
+
+def _at(loc: str, msg: str) -> list[dict]:
+    return [{"loc": loc, "msg": msg}]
 
 
 def _outcome(decision: dict) -> tuple:

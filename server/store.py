@@ -58,7 +58,12 @@ CREATE TABLE IF NOT EXISTS audit (
 
 
 class StoreError(Exception):
+    """A refused request; `details` says where: [{"loc", "msg"}]."""
     status = 400
+
+    def __init__(self, message: str, details: list[dict] | None = None):
+        super().__init__(message)
+        self.details = details or []
 
 
 class NotFound(StoreError):
@@ -67,6 +72,10 @@ class NotFound(StoreError):
 
 class Conflict(StoreError):
     status = 409
+
+
+class Invalid(StoreError):
+    status = 422
 
 
 def now_text() -> str:
@@ -132,7 +141,13 @@ class Store:
     # ---- meta and documents -------------------------------------------------------
     def revisions(self, conn: sqlite3.Connection | None = None) -> tuple:
         """(network rev, catalog rev, active playbook version, shadow versions)."""
-        conn = conn or self.conn
+        if conn is None:
+            # never slip a read into another thread's open transaction on the shared connection
+            with self.lock:
+                if self.conn.in_transaction:
+                    return self.revisions(self.conn)
+                with self.read() as snapshot:
+                    return self.revisions(snapshot)
         rows = dict(conn.execute("SELECT name, revision FROM documents").fetchall())
         active = conn.execute("SELECT version FROM playbooks WHERE active = 1").fetchone()
         shadows = tuple(r[0] for r in conn.execute(
@@ -140,7 +155,10 @@ class Store:
         return rows.get("network", 0), rows.get("catalog", 0), active[0] if active else None, shadows
 
     def document(self, name: str, conn: sqlite3.Connection | None = None) -> Any | None:
-        row = (conn or self.conn).execute("SELECT body FROM documents WHERE name = ?", (name,)).fetchone()
+        if conn is None:
+            with self.lock:
+                return self.document(name, self.conn)
+        row = conn.execute("SELECT body FROM documents WHERE name = ?", (name,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def put_document(self, conn: sqlite3.Connection, name: str, body: Any, actor: str | None) -> int:
@@ -174,13 +192,14 @@ class Store:
 
     def set_on_hand(self, conn: sqlite3.Connection, rows: list[tuple[str, str, int]], actor: str | None) -> list:
         changed = []
-        for node, sku, on_hand in rows:
+        for index, (node, sku, on_hand) in enumerate(rows):
             current = conn.execute("SELECT on_hand, reserved FROM stock WHERE node = ? AND sku = ?",
                                    (node, sku)).fetchone()
             reserved = current[1] if current else 0
             if on_hand < reserved:
-                raise Conflict(f"{node}/{sku}: on_hand {on_hand} is below the {reserved} units reserved "
-                               "for open orders; cancel or ship those orders first")
+                message = (f"{node}/{sku}: on_hand {on_hand} is below the {reserved} units reserved "
+                           "for open orders; cancel or ship those orders first")
+                raise Conflict(message, [{"loc": f"{index}.on_hand", "msg": message}])
             conn.execute("INSERT INTO stock (node, sku, on_hand, reserved) VALUES (?, ?, ?, 0) "
                          "ON CONFLICT (node, sku) DO UPDATE SET on_hand = excluded.on_hand",
                          (node, sku, on_hand))
@@ -195,19 +214,23 @@ class Store:
         seen = conn.execute("SELECT body, result FROM stock_events WHERE event_id = ?", (event_id,)).fetchone()
         if seen is not None:
             if seen[0] != canonical(body):
-                raise Conflict(f"event {event_id!r} was already applied with different content")
+                message = f"event {event_id!r} was already applied with different content"
+                raise Conflict(message, [{"loc": "event_id", "msg": message}])
             return json.loads(seen[1]), True
         results = []
-        for node, sku, delta in deltas:
+        for index, (node, sku, delta) in enumerate(deltas):
             current = conn.execute("SELECT on_hand, reserved FROM stock WHERE node = ? AND sku = ?",
                                    (node, sku)).fetchone()
             on_hand, reserved = (current if current else (0, 0))
             new = on_hand + delta
+            loc = f"adjustments.{index}.delta" if isinstance(body, dict) and "adjustments" in body else "delta"
             if new < 0:
-                raise Conflict(f"{node}/{sku}: adjusting {on_hand} by {delta} would leave {new} on hand")
+                message = f"{node}/{sku}: adjusting {on_hand} by {delta} would leave {new} on hand"
+                raise Conflict(message, [{"loc": loc, "msg": message}])
             if new < reserved:
-                raise Conflict(f"{node}/{sku}: adjusting {on_hand} by {delta} leaves {new} on hand, below "
-                               f"the {reserved} units reserved for open orders")
+                message = (f"{node}/{sku}: adjusting {on_hand} by {delta} leaves {new} on hand, below "
+                           f"the {reserved} units reserved for open orders")
+                raise Conflict(message, [{"loc": loc, "msg": message}])
             conn.execute("INSERT INTO stock (node, sku, on_hand, reserved) VALUES (?, ?, ?, 0) "
                          "ON CONFLICT (node, sku) DO UPDATE SET on_hand = excluded.on_hand", (node, sku, new))
             results.append({"node": node, "sku": sku, "on_hand": new, "delta": delta})
