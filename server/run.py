@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 import uvicorn
@@ -37,8 +38,10 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
     else:
         os.environ.pop("STEVE_TOKEN", None)
         say("No token configured: write endpoints are open (loopback only).")
+    metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="steve-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="steve-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     if empty:
         say("The database is empty: PUT /network, PUT /catalog, PUT /stock and POST /playbooks, "
@@ -48,5 +51,9 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
         auth = ' -H "Authorization: Bearer $STEVE_TOKEN"' if token else ""
         say("Try:\n  curl -s " + base + "/route -H 'Content-Type: application/json'" + auth
             + " -d '" + json.dumps(DEMO_ORDER) + "'")
-    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    try:
+        uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    finally:
+        if metrics_dir is not None:     # the workers' metric files die with the run
+            shutil.rmtree(metrics_dir, ignore_errors=True)
