@@ -236,6 +236,12 @@ async def shadow_playbook(request: Request):
     return ok(await run_in_threadpool(service(request).shadow, version, on, actor(request)))
 
 
+async def simulate(request: Request):
+    run = schemas.SimulateIn.model_validate(await body_json(request))
+    return ok(await run_in_threadpool(service(request).simulate, run.orders, run.playbook, run.version,
+                                      run.against, run.with_nodes))
+
+
 async def metrics(request: Request):
     text = await run_in_threadpool(request.app.state.metrics.render, service(request))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -364,6 +370,7 @@ ROUTES = [
     Route("/playbooks", list_playbooks, methods=["GET", "POST"]),
     Route("/playbooks/{version}/activate", activate_playbook, methods=["POST"]),
     Route("/playbooks/{version}/shadow", shadow_playbook, methods=["GET", "POST", "DELETE"]),
+    Route("/simulate", simulate, methods=["POST"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

@@ -54,6 +54,22 @@ class PlaybookIn(_Body):
     author: str | None = Field(default=None, max_length=200)
 
 
+class SimulateIn(_Body):
+    """A what-if run: a candidate playbook (its text, or a stored version)
+    against the live one (or `against`), over these orders."""
+    playbook: str | None = Field(default=None, max_length=1_000_000, description="candidate playbook text")
+    version: str | None = Field(default=None, description="a stored playbook version as the candidate")
+    against: str | None = Field(default=None, description="baseline version (default: the active one)")
+    orders: list[Order] = Field(min_length=1, max_length=5000)
+    with_nodes: list[str] = Field(default=[], description="shadow or off nodes to treat as live (what-if)")
+
+    @model_validator(mode="after")
+    def _one_candidate(self) -> "SimulateIn":
+        if (self.playbook is None) == (self.version is None):
+            raise ValueError("give the candidate as playbook (its text) or version (a stored one), not both")
+        return self
+
+
 class ShipmentLineOut(BaseModel):
     sku: str
     qty: int
@@ -125,7 +141,7 @@ class AvailabilityOut(BaseModel):
     by_kind: dict[str, int]
 
 
-MODELS = [Order, Network, Catalog, StockCount, StockAdjustment, PlaybookIn, DecisionOut, ErrorOut,
+MODELS = [Order, Network, Catalog, StockCount, StockAdjustment, PlaybookIn, SimulateIn, DecisionOut, ErrorOut,
           CheckOut, AvailabilityOut]
 
 
@@ -201,6 +217,9 @@ def openapi_document() -> dict:
             "delete": _op("Stop shadowing", {200: _json(anything), 404: error}, write=True, params=["version"]),
             "get": _op("Shadow report: counts and differing decisions", {200: _json(anything), 404: error},
                        params=["version"])},
+        "/simulate": {"post": _op("What-if: a candidate playbook and orders in, metrics and differing "
+                                  "decisions out (nothing stored)",
+                                  {200: _json(anything), 404: error, 503: error}, _ref(SimulateIn))},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
             "description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     }

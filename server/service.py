@@ -21,6 +21,7 @@ import engine
 from dsl.checker import KnownIds
 from engine.decision import Decision
 from engine.matching import holds
+from engine.metrics import compare, summarize
 from engine.models import Catalog, Network, Order
 from engine.stock import Stock
 from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, digest
@@ -328,6 +329,45 @@ class Service:
         differing = [{"order_id": r["order_id"], "live": json.loads(r["live"]),
                       "shadow": json.loads(r["shadow"])} for r in rows if r["differs"]]
         return {"version": version, "orders": len(rows), "differing": len(differing), "differences": differing}
+
+    def simulate(self, orders: list[Order], text: str | None, version: str | None, against: str | None,
+                 with_nodes: list[str]) -> dict:
+        """What-if: replay orders (reserving as it goes, nothing stored) with a
+        candidate playbook and with the baseline (the live one unless
+        `against` names another version); metrics, deltas and the orders
+        whose outcome differs."""
+        if text is not None:
+            version_of_text, diagnostics = self.check_playbook(text)
+            if any(d.severity == "error" for d in diagnostics):
+                raise PlaybookRejected(version_of_text, diagnostics)
+            candidate = dsl.compile(text, "playbook")
+        else:
+            candidate = self._stored(version, "version")
+        with self.store.read() as conn:
+            network, catalog, live, _ = self._documents(conn)
+            stock = Stock()
+            for node, sku, on_hand, reserved in self.store.stock_rows(conn):
+                stock.levels[(node, sku)] = [on_hand, reserved]
+            stock.used_today.update(self.store.units_today(conn, _today()))
+        baseline = live if against is None else self._stored(against, "against")
+        stamped = [_stamped(order) for order in orders]
+        ran = {}
+        for label, rulebook in (("baseline", baseline), ("candidate", candidate)):
+            ran[label] = [d.to_json() for d in engine.route_batch(rulebook, network, catalog, stock.copy(),
+                                                                   stamped, live_nodes=with_nodes)]
+        metrics = {label: summarize(decisions, network, stock) for label, decisions in ran.items()}
+        differences = [{"order_id": b["order_id"], "baseline": b, "candidate": c}
+                       for b, c in zip(ran["baseline"], ran["candidate"]) if _outcome(b) != _outcome(c)]
+        return {"candidate": {"version": candidate.version, "name": candidate.name, "metrics": metrics["candidate"]},
+                "baseline": {"version": baseline.version, "name": baseline.name, "metrics": metrics["baseline"]},
+                "delta": compare(metrics["baseline"], metrics["candidate"]),
+                "orders": len(stamped), "differing": len(differences), "differences": differences}
+
+    def _stored(self, version: str, field: str) -> dsl.Rulebook:
+        try:
+            return self.rulebook(version)
+        except NotFound:
+            raise NotFound(f"no playbook version {version}", _at(field, f"no playbook version {version}")) from None
 
     def playbooks(self) -> list[dict]:
         return self.store.query("SELECT version, name, author, created_at, active, shadow, activated_at "
