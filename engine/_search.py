@@ -53,8 +53,8 @@ def pick_carrier(opts, kg):
 class LineData:
     """One order line compiled for the search (positions index ``cands``)."""
 
-    def __init__(self, index, qty, weight, rows, inst):
-        self.index, self.q, self.w = index, qty, weight
+    def __init__(self, index, qty, weight, rows, inst, exclusive):
+        self.index, self.q, self.w, self.exclusive = index, qty, weight, exclusive
         rows.sort()                      # (avoided, marginal, node, ...)
         # cands[p] = (node, bin, adjust, avoided, marginal cost of whole line)
         self.cands = cands = [(n, b, adj, av, marg) for av, marg, n, b, adj in rows]
@@ -113,7 +113,8 @@ class Instance:
                 self.pmin[n] = min([o[1] for o in opts], default=INF)
         pairs = self.pairs
         self.lines, self.feasible = [], True
-        for index, qty, weight in model.lines:
+        skus = [sku for _, sku, _, _ in model.lines]
+        for index, sku, qty, weight in model.lines:
             kg, rows = weight * qty, []
             for n, av, adj, b in model.rows.get(index, ()):
                 if pairs[n]:
@@ -122,7 +123,7 @@ class Instance:
                         if fx + pk * kg < marg:
                             marg = fx + pk * kg
                     rows.append((av, marg + adj, n, b, adj))
-            ld = LineData(index, qty, weight, rows, self)
+            ld = LineData(index, qty, weight, rows, self, skus.count(sku) == 1)
             self.feasible &= ld.cap_suf[0] >= qty
             self.lines.append(ld)
         # most constrained lines first: fewest candidates, then heaviest
@@ -282,7 +283,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
                     + adj_now + need + (pen if nopen else 0.0))
         return min(only_open, with_new)
 
-    def step(li, ld, r, p, a, cost, av, pc):
+    def step(li, ld, r, p, a, cost, av, pc, free):
         """Ship ``a`` of the ``r`` remaining units of line ``ld`` from cands[p]."""
         n, b, adj, a_av, _ = ld.cands[p]
         old_kg, old_f, was_open = kg[n], fcost[n], is_open[n]
@@ -308,7 +309,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
             openl.append(n)
         alloc.append((ld.index, n, a))
         if a < r:
-            node(li, r - a, p + 1, cost, av)
+            node(li, r - a, p + 1, cost, av, free)
         else:
             node(li + 1, lines[li + 1].q if li + 1 < L else 0, 0, cost, av)
         alloc.pop()
@@ -318,16 +319,27 @@ def branch_and_bound(inst, inc, prim, off, budget):
         rem[b] += a
         kg[n], fcost[n] = old_kg, old_f
 
-    def chunks(li, ld, r, p, cost, av, pc, whole=True):
-        """Children taking all (if ``whole``) or part of ``r`` from cands[p]."""
-        have = rem[ld.cands[p][1]]
-        if whole and have >= r:
-            step(li, ld, r, p, r, cost, av, pc)
-        if p + 1 < len(ld.cands):                # a later chunk takes the rest
-            for a in range(min(r - 1, have), max(1, r - ld.cap_suf[p + 1]) - 1, -1):
-                step(li, ld, r, p, a, cost, av, pc)
+    def chunks(li, ld, r, p, cost, av, pc, whole=True, free=True):
+        """Children taking all (if ``whole``) or part of ``r`` from cands[p].
 
-    def node(li, r, lo, cost, av):
+        A line whose sku no other line has keeps at most one *loose* chunk
+        (neither 1 unit nor all the node's stock; ``free``: none yet): moving
+        units between two loose chunks changes nothing but two concave
+        shipment costs, so some optimum has at most one of them.
+        """
+        have = rem[ld.cands[p][1]]
+        loose_ok = free or not ld.exclusive
+        if whole and have >= r and (loose_ok or r == 1 or r == have):
+            step(li, ld, r, p, r, cost, av, pc, True)
+        if p + 1 < len(ld.cands):                # a later chunk takes the rest
+            lo, hi = max(1, r - ld.cap_suf[p + 1]), min(r - 1, have)
+            amounts = range(hi, lo - 1, -1) if loose_ok else sorted(
+                {a for a in (have, 1) if lo <= a <= hi}, reverse=True)
+            for a in amounts:
+                step(li, ld, r, p, a, cost, av, pc,
+                     free and (not ld.exclusive or a == 1 or a == have))
+
+    def node(li, r, lo, cost, av, free=True):
         """Line ``li`` still needs ``r`` units from positions >= ``lo``."""
         if li == L:
             if req < 0 or is_open[req]:
@@ -347,7 +359,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
         for n in tuple(openl):                       # open nodes: cheap to add
             p = ld.pos_of.get(n)
             if p is not None and p >= lo and rem[cands[p][1]] > 0:
-                chunks(li, ld, r, p, cost, av, pc)
+                chunks(li, ld, r, p, cost, av, pc, free=free)
         if nopen >= maxship:
             return
         tail_lb = lb_rest[li + 1]
@@ -358,7 +370,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
                 budget[0] -= 1
                 if worse(av + a_av + tail_av, cost + pc + marg + tail_lb):
                     break                            # sorted: the rest is worse
-                step(li, ld, r, p, r, cost, av, pc)
+                step(li, ld, r, p, r, cost, av, pc, True)
         base = cost + pc + ld.negpre[min(r, ld.nneg)] + r * ld.w * ld.pmin_suf[lo] + tail_lb
         for p in ld.fix_order(fmin):                 # new node, part of the line
             n, b, adj, a_av, _ = cands[p]            # (or all of it, mid-line)
@@ -366,7 +378,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
             if worse(av + a_av + tail_av, base + fmin[n] + adj):
                 break                                # sorted: the rest is worse
             if p >= lo and not is_open[n] and rem[b] > 0:
-                chunks(li, ld, r, p, cost, av, pc, whole=lo > 0)
+                chunks(li, ld, r, p, cost, av, pc, whole=lo > 0, free=free)
 
     if L and inst.feasible:
         node(0, lines[0].q, 0, 0.0, 0)

@@ -164,7 +164,7 @@ class _Model:
                 self.rows[line].append(row)
             else:
                 self.rows[line] = [row]
-        self.lines = sorted((ln.index, ln.qty, ln.weight) for ln in problem.lines)
+        self.lines = sorted((ln.index, ln.sku, ln.qty, ln.weight) for ln in problem.lines)
         limit = len(self.node_ids)
         if problem.max_shipments is not None:
             limit = min(limit, problem.max_shipments)
@@ -173,7 +173,7 @@ class _Model:
         self.maxship, self.pen = limit, problem.split_penalty
         self.slowest = [max(o[2] for o in opts) for opts in self.opts]
         # bounds over every day limit: avoided pairs, fastest feasible max days
-        rows = [self.rows.get(i, ()) for i, _, _ in self.lines]
+        rows = [self.rows.get(i, ()) for i, _, _, _ in self.lines]
         self.av_floor = sum(all(r[1] for r in rs) for rs in rows)
         fastest = [min(o[2] for o in opts) for opts in self.opts]
         self.min_days = max((min((fastest[r[0]] for r in rs), default=0) for rs in rows),
