@@ -197,9 +197,14 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
 def guard(firings: list[Firing], chain: Counter, firing: Firing) -> None:
     if changes_facts(firing.rule):
         chain[firing.rule.name] += 1
-    if sum(chain.values()) > MAX_CHAIN or len(firings) > MAX_FIRINGS:
-        names = tuple(name for name, _ in chain.most_common(5)) or \
-            tuple(dict.fromkeys(f.rule.name for f in firings[-5:]))
+    if sum(chain.values()) > MAX_CHAIN:
+        names = tuple(name for name, _ in chain.most_common(5))
         raise RuleLoopError(
             f"rule loop: more than {MAX_CHAIN:,} rule firings changed this order's facts; "
+            "rules involved: " + ", ".join(f'"{n}"' for n in names), names)
+    if len(firings) > MAX_FIRINGS:
+        # Not a change of facts: simply too many firings (rules x entities).
+        names = tuple(name for name, _ in Counter(f.rule.name for f in firings).most_common(5))
+        raise RuleLoopError(
+            f"rule loop: more than {MAX_FIRINGS:,} rule firings for this order; "
             "rules involved: " + ", ".join(f'"{n}"' for n in names), names)
