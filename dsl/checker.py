@@ -358,6 +358,12 @@ class _Checker:
                        + (did_you_mean(word, f.NODE_KINDS) or "; kinds are: " + ", ".join(f.NODE_KINDS)))
             return
         if value.kind in f.ACCEPTS.get(kind, set()):
+            if kind == "percent" and value.kind == "number" and abs(value.value) > 1:
+                # a bare number is a share of 1 (0.8 = 80%); 80 is almost surely 80%
+                self.warning(value.span, f"{path.text} is a percentage and a bare number is a share "
+                             f"of 1, so {value.text} means {value.value * 100:g}%: write {value.text}% "
+                             f"(or {value.value * 100:g}%) to say which")
+                return
             if value.kind == "time" and not (0 <= value.value < 24 * 60 and int(value.text[-2:]) < 60):
                 self.error(value.span, f"{value.text} is not a time of day (00:00 to 23:59)")
             return
