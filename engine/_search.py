@@ -5,18 +5,23 @@ nodes are ``0..N-1`` in sorted-id order and stock lives in *bins*, one per
 (node, sku) pair touched by some candidate.  One :class:`Instance` is built
 per transit-day limit ``D`` (only carrier options with ``days <= D``).
 
-The exact search is a depth-first branch and bound over the order lines.
-A line is served by a chain of *chunks* (node, qty) whose nodes are strictly
-increasing in the line's candidate order, so every split is generated once;
-most lines take a single chunk.  Lower bound of a state =
-  cost so far
-  + per remaining unit: cheapest per-kg rate of its candidates
-  + the adjusts that cannot be avoided (all negative ones, else the smallest)
-  + if some remaining line has no open node with stock: one more shipment
-    (split penalty + the largest "cheapest fixed cost" among such lines),
-which is admissible because a shipment's cost ``min_c(fixed + per_kg * kg)``
-is concave with slopes >= the smallest per_kg.  Avoided pairs are bounded the
-same way (a line whose candidates are all avoided costs at least one).
+The exact search is a depth-first branch and bound over the order lines
+(fewest candidates first).  A line is served by a chain of *chunks*
+(node, qty) whose nodes are strictly increasing in the line's candidate
+order, so every split is generated once; most lines take one chunk.  A
+shipment costs ``min_c(fixed_c + per_kg_c * kg)``: concave in kg, with
+slopes >= the node's smallest per_kg, so the lower bound of a state is
+
+    cost so far + the adjusts no plan can avoid (the r best preferences of a
+    line of r units, else its smallest adjust) + min(
+        the open nodes ship the rest: each kg at >= their best per-kg rate,
+        new shipments open: penalty + the largest "cheapest fixed cost" of a
+            line that no open node can take (else the smallest one) + each
+            kg at >= the best per-kg rate of its line's candidates)
+
+and avoided pairs are bounded alike (a line whose candidates are all
+avoided costs at least one).  Subtrees are pruned only when strictly worse
+than the incumbent, so ties reach the tie-break.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from operator import add, and_
 
 EPS = 1e-9
 INF = math.inf
+MAX_CHUNKS = 150        # deeper plans are left to the heuristic (recursion depth)
 _NO_PLAN = 1 << 60      # "avoided" of the empty incumbent: everything beats it
 
 
@@ -74,7 +80,6 @@ class LineData:
         self.negpre = [0.0, *accumulate(sorted(c[2] for c in cands if c[2] < 0))]
         self.nneg = len(self.negpre) - 1
         self.lb = qty * weight * self.pmin_suf[0] + self.adj_lb(qty, 0) if cands else 0.0
-        self.min_fix_adj = min([fmin[n] + c[2] for n, c in zip(nodes, cands)], default=INF)
         self._fix_order = None
 
     def adj_lb(self, r, lo):
@@ -224,6 +229,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
     """Exhaustive search of ``inst``; raises OutOfBudget when budget[0] < 0.
 
     Leaves are offered to ``inc`` with key (avoided, prim, cost + off).
+    Returns False when some plan was too deep (> MAX_CHUNKS) to explore.
     """
     lines, L = inst.lines, len(inst.lines)
     pairs, fmin, pmin = inst.pairs, inst.fmin, inst.pmin
@@ -233,6 +239,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
     N = len(pairs)
     kg, fcost, is_open = [0.0] * N, [0.0] * N, [False] * N
     openl, alloc, key = [], [], inc.key
+    complete = [True]
 
     def worse(av, lb):
         """True when every plan with these bounds loses to the incumbent."""
@@ -350,6 +357,9 @@ def branch_and_bound(inst, inc, prim, off, budget):
         budget[0] -= 1 + len(openl) * (L - li)
         if budget[0] < 0:
             raise OutOfBudget
+        if len(alloc) >= MAX_CHUNKS:
+            complete[0] = False
+            return
         tail_av = av_rest[li + 1]
         lb = bound(li, ld, r, lo, cost)
         if lb == INF or worse(av + tail_av + ld.av_suf[lo], lb):
@@ -382,6 +392,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
 
     if L and inst.feasible:
         node(0, lines[0].q, 0, 0.0, 0)
+    return complete[0]
 
 
 # ---------------------------------------------------------------- heuristics

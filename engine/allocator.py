@@ -198,6 +198,10 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
 
     With ``require_node`` only plans in which that node ships something count.
     """
+    if problem.objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {problem.objective!r}")
+    if problem.day_value < 0:
+        raise ValueError("day_value must be >= 0")
     if len(problem.lines) == 1 and problem.objective == "cost" and require_node is None:
         plan = _one_line(problem)
         if plan is not None:
@@ -222,11 +226,12 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
             inst = built[-1][0]
             if inst.feasible:
                 _search.seed_single_node(inst, inc, prim, off)
-                _search.branch_and_bound(inst, inc, prim, off, budget)
+                exact &= _search.branch_and_bound(inst, inc, prim, off, budget)
             if cost_floor is None and inc.alloc is not None:
                 cost_floor = inc.key[2] - off
     except _search.OutOfBudget:
         exact = False
+    if not exact:
         if inc.alloc is None:
             for D, prim, off in limits[len(built):]:
                 built.append((_search.Instance(model, req, D), prim, off))
