@@ -22,6 +22,7 @@ from .diagnostics import Diagnostic, PlaybookError, did_you_mean
 MAX_BYTES = 1_000_000          # a playbook larger than this is refused
 MAX_DEPTH = 64                 # nesting of parentheses / not / and / or
 MAX_SYNTAX_ERRORS = 50
+RECOVERY_BUDGET = 4_000_000    # characters re-parsed while recovering from syntax errors
 
 # What people call the tokens the parser may expect.
 _TOKEN_WORDS = {
@@ -94,7 +95,8 @@ def parse_partial(text: str | bytes, file: str = "<playbook>") -> tuple[n.Playbo
         except UnexpectedInput as error:
             diagnostics.append(_describe(error, text, file))
             recovered = _skip_statement(blanked, _offset(blanked, error))
-            if len(diagnostics) >= MAX_SYNTAX_ERRORS or recovered is None or recovered == blanked:
+            budget = max(1, min(MAX_SYNTAX_ERRORS, RECOVERY_BUDGET // max(1, len(text))))
+            if len(diagnostics) >= budget or recovered is None or recovered == blanked:
                 return None, diagnostics
             blanked = recovered
     depth_problem = _too_deep(tree, text, file)
@@ -255,18 +257,39 @@ def _expected_words(expected: set[str]) -> str:
     return "one of " + ", ".join(words)
 
 
-_STATEMENT_START = re.compile(r"^[ \t]*(rule|group)\b", re.IGNORECASE | re.MULTILINE)
-_ANY_STATEMENT = re.compile(r"^[ \t]*(rule|group|playbook|timezone|currency|optimi[sz]e|"
-                            r"a\s+day|split|max)\b", re.IGNORECASE | re.MULTILINE)
+_WORDS = re.compile(r'"[^"\n]*"?|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\S')
+_SETTING_WORDS_RE = {"playbook", "timezone", "currency", "optimize", "optimise", "split", "max"}
+
+
+def _statement_starts(text: str) -> list[int]:
+    """Offsets where a top-level statement may begin: `rule`, a `group`
+    definition (not `in group` / `exclude group`), the header and the
+    settings. Strings and comments are skipped, so the words inside them
+    never count."""
+    starts, previous = [], ""
+    for match in _WORDS.finditer(text):
+        word = match.group(0)
+        if word[0] in "\"#":
+            previous = word
+            continue
+        lowered = word.lower()
+        first_on_line = not text[text.rfind("\n", 0, match.start()) + 1: match.start()].strip()
+        if lowered == "rule" or (lowered == "group" and previous.lower() not in ("in", "exclude", "avoid")):
+            starts.append(match.start())
+        elif lowered in _SETTING_WORDS_RE and first_on_line:
+            starts.append(match.start())
+        previous = word
+    return starts
 
 
 def _skip_statement(text: str, offset: int) -> str | None:
     """Blank out the statement holding `offset` (keeping line breaks, so that
     later positions do not move) and return the new text, or None."""
-    starts = [m.start() for m in _ANY_STATEMENT.finditer(text, 0, offset + 1)]
-    begin = starts[-1] if starts else 0
-    following = _STATEMENT_START.search(text, offset + 1)
-    end = following.start() if following else len(text)
+    starts = _statement_starts(text)
+    before = [s for s in starts if s <= offset]
+    begin = before[-1] if before else 0
+    after = [s for s in starts if s > offset and text[s:s + 4].lower() in ("rule", "grou")]
+    end = after[0] if after else len(text)
     if end <= begin:
         return None
     chunk = re.sub(r"[^\n]", " ", text[begin:end])

@@ -155,17 +155,12 @@ def test_syntax_errors_are_capped():
                                 'written in double quotes')
 
 
-# ---- known parser bugs (strict: these fail loudly once fixed, so remove the mark) ----------
+# ---- recovery works on statements, not lines -------------------------------------------------
 
-# dsl.parser._skip_statement only finds statements that start a line, so it
-# blanks every statement on the broken statement's line.
-
-@pytest.mark.xfail(strict=True, reason="error recovery blanks the header on the same line")
 def test_recovery_keeps_a_header_on_the_same_line():
     assert NO_HEADER not in [m for _, _, m in messages('playbook "x" rule')]
 
 
-@pytest.mark.xfail(strict=True, reason="error recovery drops a good rule on the same line")
 def test_recovery_still_checks_a_rule_on_the_same_line():
     text = ('playbook "x"\nrule "a" when custmer.tier is "x" then ship complete '
             'rule "b" when then ship complete')
