@@ -7,6 +7,7 @@ probably not meant (conflicting settings, rules that can never fire).
 from __future__ import annotations
 
 import math
+import unicodedata
 import zoneinfo
 from dataclasses import dataclass
 from functools import cache
@@ -84,7 +85,24 @@ class _Checker:
         self.check_groups()
         self.check_rules()
         self.check_currency()
+        self.check_invisible()
         return self.out
+
+    def check_invisible(self) -> None:
+        """Invisible characters make text look the same but compare different;
+        bidirectional overrides can make code read differently than it runs."""
+        for number, text in enumerate(self.source.split("\n"), start=1):
+            for column, char in enumerate(text, start=1):
+                if unicodedata.category(char) != "Cf":
+                    continue
+                name = unicodedata.name(char, "FORMAT CHARACTER")
+                span = n.Span(self.playbook.file, number, column, number, column + 1)
+                if 0x202A <= ord(char) <= 0x202E or 0x2066 <= ord(char) <= 0x2069:
+                    self.error(span, f"bidirectional control character U+{ord(char):04X} ({name}): "
+                               "it can make the playbook read differently than it runs; remove it")
+                else:
+                    self.warning(span, f"invisible character U+{ord(char):04X} ({name}): text with it "
+                                 "looks the same but compares different; remove it")
 
     # ---- header and settings ------------------------------------------------
     def check_header(self) -> None:

@@ -179,7 +179,7 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
             message = "money is written as $ followed by a number, e.g. $4.50"
         else:
             word = re.match(r"[^\s()\",=<>!]+", text[error.pos_in_stream:])
-            shown = word.group(0) if word else char
+            shown = visible(word.group(0) if word else char)
             message = f'unexpected "{shown}"'
             expected = _expected_words(error.allowed or set())
             if expected:
@@ -294,6 +294,11 @@ def _skip_statement(text: str, offset: int) -> str | None:
         return None
     chunk = re.sub(r"[^\n]", " ", text[begin:end])
     return text[:begin] + chunk + text[end:]
+
+
+def visible(text: str) -> str:
+    """Text for a message: characters that do not print are shown as \\uXXXX."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def _source_line(text: str, line: int) -> str:

@@ -125,13 +125,25 @@ def test_pinned_unknown_unicode():
     [(line, column, message)] = messages(HOSTILE["emoji in a name"])
     assert (line, column) == (2, 25)
     assert message.startswith('unexpected "😀"; expected one of "!="')
-    # the caret points at the invisible character itself
-    [(line, column, message)] = messages(HOSTILE["zero-width space in a name"])
-    assert (line, column) == (2, 23) and message.startswith('unexpected "\u200b.tier"')
-    [(line, column, message)] = messages(HOSTILE["RTL mark before a name"])
-    assert (line, column) == (2, 15) and message.startswith('unexpected "\u200fcustomer.tier"')
-    # strings may hold any text
-    assert messages(HOSTILE["unknown Unicode in strings"]) == []
+    # the caret points at the invisible character itself, which the message spells out,
+    # and a warning says what it is
+    syntax, invisible = messages(HOSTILE["zero-width space in a name"])
+    assert syntax[:2] == (2, 23) and syntax[2].startswith('unexpected "\\u200b.tier"')
+    assert invisible == (2, 23, "invisible character U+200B (ZERO WIDTH SPACE): text with it looks "
+                                "the same but compares different; remove it")
+    syntax, invisible = messages(HOSTILE["RTL mark before a name"])
+    assert syntax[:2] == (2, 15) and syntax[2].startswith('unexpected "\\u200fcustomer.tier"')
+    assert invisible[:2] == (2, 15) and invisible[2].startswith("invisible character U+200F")
+    # strings may hold any printable text; invisible and bidirectional controls are flagged
+    flagged = messages(HOSTILE["unknown Unicode in strings"])
+    assert [(line, column) for line, column, _ in flagged] == [(1, 21), (1, 22), (2, 8), (2, 37), (2, 57),
+                                                               (2, 59)]
+    assert [m.split(":")[0] for _, _, m in flagged] == [
+        "invisible character U+200F (RIGHT-TO-LEFT MARK)",
+        "bidirectional control character U+202E (RIGHT-TO-LEFT OVERRIDE)",
+        "invisible character U+200B (ZERO WIDTH SPACE)", "invisible character U+200D (ZERO WIDTH JOINER)",
+        "bidirectional control character U+2066 (LEFT-TO-RIGHT ISOLATE)",
+        "bidirectional control character U+2069 (POP DIRECTIONAL ISOLATE)"]
 
 
 def test_crlf_and_bom_are_invisible():
