@@ -6,7 +6,7 @@ nodes are ``0..N-1`` in sorted-id order and stock lives in *bins*, one per
 per transit-day limit ``D`` (only carrier options with ``days <= D``).
 
 The exact search is a depth-first branch and bound over the order lines
-(fewest candidates first).  A line is served by a chain of *chunks*
+(heaviest first).  A line is served by a chain of *chunks*
 (node, qty) whose nodes are strictly increasing in the line's candidate
 order, so every split is generated once; most lines take one chunk.  A
 shipment costs ``min_c(fixed_c + per_kg_c * kg)``: concave in kg, with
@@ -79,7 +79,9 @@ class LineData:
         # r units use at most r (line, node) pairs: the r best preferences
         self.negpre = [0.0, *accumulate(sorted(c[2] for c in cands if c[2] < 0))]
         self.nneg = len(self.negpre) - 1
-        self.lb = qty * weight * self.pmin_suf[0] + self.adj_lb(qty, 0) if cands else 0.0
+        self.adj_min = self.adj_lb(qty, 0) if cands else 0.0     # whole line
+        self.av_min = self.av_suf[0] if cands else 0
+        self.lb = qty * weight * self.pmin_suf[0] + self.adj_min if cands else 0.0
         self._fix_order = None
 
     def adj_lb(self, r, lo):
@@ -131,16 +133,14 @@ class Instance:
             ld = LineData(index, qty, weight, rows, self, skus.count(sku) == 1)
             self.feasible &= ld.cap_suf[0] >= qty
             self.lines.append(ld)
-        # most constrained lines first: fewest candidates, then heaviest
-        self.lines.sort(key=lambda ld: (len(ld.cands), -ld.q * ld.w, ld.index))
-        L = len(self.lines)
-        self.lb_rest, self.av_rest = [0.0] * (L + 1), [0] * (L + 1)
-        self.adj_rest = [0.0] * (L + 1)
-        for i in range(L - 1, -1, -1):
-            ld = self.lines[i]
-            self.lb_rest[i] = self.lb_rest[i + 1] + ld.lb
-            self.adj_rest[i] = self.adj_rest[i + 1] + (ld.adj_lb(ld.q, 0) if ld.cands else 0)
-            self.av_rest[i] = self.av_rest[i + 1] + (ld.av_suf[0] if ld.cands else 0)
+        # lines with a handful of candidates first, then the heaviest: they
+        # decide most of the cost, so good plans and tight bounds come early
+        self.lines.sort(key=lambda ld: (len(ld.cands) > 3, -ld.q * ld.w, ld.index))
+        # bounds for all the lines from i on (lb_rest also counts the adjusts)
+        back = self.lines[::-1]
+        self.lb_rest = [*accumulate([ld.lb for ld in back], initial=0.0)][::-1]
+        self.adj_rest = [*accumulate([ld.adj_min for ld in back], initial=0.0)][::-1]
+        self.av_rest = [*accumulate([ld.av_min for ld in back], initial=0)][::-1]
         self.weight_of = {ld.index: ld.w for ld in self.lines}
         self.line_of = {ld.index: ld for ld in self.lines}
         self.req = -1 if req is None else req
@@ -418,32 +418,25 @@ def greedy(inst):
 
 
 def _neighbours(inst, alloc):
-    """Plans one move away: a whole line to one node, or a shipment dissolved."""
+    """Plans one move away: a whole line to one node, or a shipment dissolved
+    into the other shipments (each chunk to the first one that has the line)."""
     for ld in inst.lines:
         rest = [c for c in alloc if c[0] != ld.index]
         for n, _, _, _, _ in ld.cands:
             yield rest + [(ld.index, n, ld.q)]
     for gone in sorted({c[1] for c in alloc}):
-        kept = [c for c in alloc if c[1] != gone]
-        targets = sorted({c[1] for c in kept})
-        moved, ok = [], True
-        for index, _, a in (c for c in alloc if c[1] == gone):
-            ld = inst.line_of[index]
-            for n in sorted(targets, key=lambda m: ld.pos_of.get(m, INF)):
-                if n in ld.pos_of and a:
-                    moved.append((index, n, a))   # evaluate() rejects overflow
-                    a = 0
-            ok &= a == 0
-        if ok:
-            yield _merge(kept + moved)
-
-
-def _merge(alloc):
-    """Combine chunks of the same (line, node)."""
-    total = {}
-    for index, n, a in alloc:
-        total[index, n] = total.get((index, n), 0) + a
-    return [(i, n, a) for (i, n), a in sorted(total.items())]
+        moved = [c for c in alloc if c[1] != gone]
+        targets = sorted({c[1] for c in moved})
+        for index, _, a in [c for c in alloc if c[1] == gone]:
+            pos_of = inst.line_of[index].pos_of
+            to = next((n for n in targets if n in pos_of), None)
+            if to is None:
+                break
+            moved = [(i, n, q + a if (i, n) == (index, to) else q) for i, n, q in moved]
+            if (index, to) not in {(i, n) for i, n, _ in moved}:
+                moved.append((index, to, a))
+        else:
+            yield moved                 # evaluate() rejects stock overflows
 
 
 def improve(inc, prim, off, max_evals=4000):
