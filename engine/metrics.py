@@ -12,7 +12,8 @@ from .models import Network
 from .stock import Stock
 
 
-def summarize(decisions: Iterable[dict], network: Network, stock: Stock | None = None) -> dict:
+def summarize(decisions: Iterable[dict], network: Network, stock: Stock | None = None,
+              live_nodes: Iterable[str] = ()) -> dict:
     kinds = {n.id: n.kind for n in network.nodes}
     orders = routed = held = errors = shipments = split = store_units = units = 0
     cost = days = distance = 0.0
@@ -52,14 +53,16 @@ def summarize(decisions: Iterable[dict], network: Network, stock: Stock | None =
         "node_usage": dict(sorted(node_usage.items())),
     }
     if stock is not None:
-        out["hidden_stock_share"] = hidden_stock_share(network, stock)
+        out["hidden_stock_share"] = hidden_stock_share(network, stock, live_nodes)
     return out
 
 
-def hidden_stock_share(network: Network, stock: Stock) -> float:
+def hidden_stock_share(network: Network, stock: Stock, live_nodes: Iterable[str] = ()) -> float:
     """Share of available network units that a view of only the largest
-    warehouse would not show (stores, 3PLs, vendors, other warehouses)."""
-    live = {n.id: n for n in network.nodes if n.status == "live"}
+    warehouse would not show (stores, 3PLs, vendors, other warehouses).
+    `live_nodes` counts shadow or off nodes as live (what-if runs)."""
+    also = set(live_nodes)
+    live = {n.id: n for n in network.nodes if n.status == "live" or n.id in also}
     per_node: dict[str, int] = {}
     for (node, sku), _ in stock.levels.items():
         if node in live:

@@ -115,6 +115,44 @@ def route(order, playbook, network, catalog, stock, explain, with_nodes):
     sys.exit(EXIT_FAILED if decision.status == "error" else EXIT_OK)
 
 
+@main.command("test")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "style", type=click.Choice(["text", "github"]), default="text", show_default=True,
+              help="github also prints ::error annotations on the failing cases.")
+def test_command(files, style):
+    """Run playbook test cases (YAML); exit 1 on failures, 2 on a broken test file."""
+    from .cases import run_files
+
+    sys.exit(run_files(files, style, click.echo))
+
+
+@main.command()
+@click.option("--playbook", required=True, type=click.Path(), help="The playbook to try (the candidate).")
+@click.option("--against", type=click.Path(), help="Compare with this playbook (the baseline).")
+@click.option("--network", required=True, type=click.Path(), help="Network: nodes and carriers (JSON/YAML).")
+@click.option("--catalog", required=True, type=click.Path(), help="Catalog of items with aliases (JSON/YAML).")
+@click.option("--stock", required=True, type=click.Path(), help="Stock CSV: node,sku,on_hand.")
+@click.option("--orders", required=True, type=click.Path(allow_dash=True), help="Orders, one JSON object a line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--markdown", is_flag=True, help="Print a summary for a pull-request comment.")
+@click.option("--report", type=click.Path(dir_okay=False), help="Also write a self-contained HTML report.")
+@click.option("--with-node", "with_nodes", multiple=True, help="Treat this shadow or off node as live.")
+@click.option("--without-node", "without_nodes", multiple=True, help="Treat this node as off.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) on a malformed orders line instead of skipping it.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
+@click.option("--show", default=20, show_default=True, type=click.IntRange(0),
+              help="Differing orders shown in full (0: all).")
+@clean_errors
+def simulate(**options):
+    """Replay orders in time order with reservations and print the metrics;
+    with --against or node what-ifs, the changes and the orders decided differently."""
+    from .simulate import run
+
+    if options["as_json"] and options["markdown"]:
+        raise click.UsageError("--json and --markdown cannot be used together")
+    sys.exit(run(**options))
+
+
 @main.command()
 @click.option("--db", default="steve.db", show_default=True, type=click.Path(), help="The SQLite database file.")
 @click.option("--host", default="127.0.0.1", show_default=True)
