@@ -302,6 +302,11 @@ class _Checker:
         return None
 
     def check_test(self, test: n.Test) -> None:
+        fact = test.path.parts[0].lower()
+        if test.op in ("has tag", "has no tag") and fact in f.FACTS and fact not in f.TAGGED:
+            self.error(test.op_span, f'"{test.path.text}" has no tags; `has tag` works on order, '
+                       "customer, item and node")
+            return
         kind = self.check_path(test.path)
         for value in test.values:
             if isinstance(value, n.Path):
@@ -346,8 +351,8 @@ class _Checker:
         if isinstance(value, n.Path):
             other = f.field_kind(value.parts, self.derived)
             if other is not None and other != kind and not {other, kind} <= {"string", "kind"}:
-                self.error(value.span, f'cannot compare {path.text} ({f.DESCRIBE.get(kind, kind)}) '
-                           f"with {value.text} ({f.DESCRIBE.get(other, other)})")
+                self.error(value.span, f'{_verb(op, path.text)} ({f.DESCRIBE.get(kind, kind)}) '
+                           f"{_to(op)} {value.text} ({f.DESCRIBE.get(other, other)})")
             return
         if kind.startswith("choice:"):
             options = kind.split(":", 1)[1].split("|")
@@ -393,7 +398,7 @@ class _Checker:
             self.error(value.span, f"{path.text} is {f.DESCRIBE[kind]}: give a unit, e.g. "
                        f"{value.text} {unit.split(' or ')[0]} ({unit})")
             return
-        self.error(value.span, f"cannot compare {path.text} ({f.DESCRIBE.get(kind, kind)}) with "
+        self.error(value.span, f"{_verb(op, path.text)} ({f.DESCRIBE.get(kind, kind)}) {_to(op)} "
                    f"{value.text} ({f.DESCRIBE.get(value.kind, value.kind)}); write "
                    f"{f.DESCRIBE.get(kind, kind)} such as {f.EXAMPLE.get(kind, '...')}")
 
@@ -471,12 +476,16 @@ class _Checker:
             self.error(path.span, f"{path.text} cannot be changed" +
                        ("; use tag order/customer" if path.parts[-1] == "tags" else ""))
             return
-        if isinstance(action.value, n.Path):
-            self.check_path(action.value)
-            return
         builtin = f.field_kind(path.parts)
-        if builtin is not None and action.value is not None:
-            self.check_value(path, builtin, "is", action.value)
+        if isinstance(action.value, n.Path):
+            if self.check_path(action.value) is not None and builtin is not None:
+                self.check_value(path, builtin, "to", action.value)
+            return
+        if builtin is not None:
+            self.check_value(path, builtin, "to", action.value)
+        elif action.value.kind == "word":
+            # a new field holds text: quoted, as it will be when rules test it
+            self.error(action.value.span, f'write text in double quotes: "{action.value.text}"')
 
     # ---- network ids -------------------------------------------------------------------
     def check_node_id(self, node_id: str | None, span: n.Span) -> None:
@@ -505,6 +514,15 @@ class _Checker:
 
 
 # ---- helpers ------------------------------------------------------------------------
+
+def _verb(op: str, path: str) -> str:
+    """How a kind mismatch starts: a test compares, a `set` sets."""
+    return f"cannot set {path}" if op == "to" else f"cannot compare {path}"
+
+
+def _to(op: str) -> str:
+    return "to" if op == "to" else "with"
+
 
 def _setting_words(name: str) -> str:
     return {"day_value": "a day saved is worth", "split_penalty": "split penalty",

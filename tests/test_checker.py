@@ -207,6 +207,7 @@ def test_header_not_first_and_twice():
     ("order.total after $5", 20, "`after` compares days and times (today, now), not money"),
     ('order.tags is "gift"', 19, 'tags are tested with `has tag`, e.g. order has tag "gift"'),
     ('order.total has tag "x"', 20, '"order.total" has no tags; `has tag` works on order, customer, item and node'),
+    ('stock has tag "x"', 14, '"stock" has no tags; `has tag` works on order, customer, item and node'),
     ("node.kind is shop", 21, 'unknown node kind "shop"; kinds are: warehouse, store, 3pl, vendor, transit'),
     ("node.kind is stor", 21, 'unknown node kind "stor"; did you mean "store"?'),
     ("order.delivery is pikup", 26, 'order.delivery is one of ship, pickup, not pikup; did you mean "pickup"?'),
@@ -272,8 +273,10 @@ def test_named_node_actions_are_fine_in_order_scope():
     ('set order.tags to "x"', 12, "order.tags cannot be changed; use tag order/customer"),
     ('set node.kind to store', 12, "`set` changes a field of the order or the customer "
                                    "(e.g. set order.priority to 1), not node.kind"),
-    ("set customer.tier to 5", 29, 'cannot compare customer.tier (text) with 5 (a number); '
+    ("set customer.tier to 5", 29, 'cannot set customer.tier (text) to 5 (a number); '
                                    'write text such as "text"'),
+    ("set customer.tier to order.total", 29, "cannot set customer.tier (text) to order.total (money)"),
+    ("set order.lane to fast", 26, 'write text in double quotes: "fast"'),
     ("max shipments 0", 22, "max shipments takes a whole number of at least 1"),
     ("keep 1.5 units", 13, "keep takes a whole number of at least 0"),
     ("penalize node by -$2", 25, "the amount cannot be negative (use prefer instead of a negative penalty)"),
