@@ -55,18 +55,28 @@ class PlaybookIn(_Body):
 
 
 class SimulateIn(_Body):
-    """A what-if run: a candidate playbook (its text, or a stored version)
-    against the live one (or `against`), over these orders."""
+    """A what-if run over these orders, against a copy of the current stock
+    (nothing reserved, nothing stored). The candidate is `playbook` (its
+    text) or `version` (a stored one), by default the active playbook, with
+    the node what-ifs; the baseline is `against` (a stored version or
+    playbook text), by default the active playbook, on the network as it is."""
     playbook: str | None = Field(default=None, max_length=1_000_000, description="candidate playbook text")
     version: str | None = Field(default=None, description="a stored playbook version as the candidate")
-    against: str | None = Field(default=None, description="baseline version (default: the active one)")
+    against: str | None = Field(default=None, max_length=1_000_000,
+                                description="baseline: a stored version (sha256:…) or playbook text "
+                                            "(default: the active one)")
     orders: list[Order] = Field(min_length=1, max_length=5000)
-    with_nodes: list[str] = Field(default=[], description="shadow or off nodes to treat as live (what-if)")
+    with_nodes: list[str] = Field(default=[], description="shadow or off nodes the candidate treats as live")
+    without_nodes: list[str] = Field(default=[], description="nodes the candidate treats as off")
 
     @model_validator(mode="after")
-    def _one_candidate(self) -> "SimulateIn":
-        if (self.playbook is None) == (self.version is None):
+    def _something_to_compare(self) -> "SimulateIn":
+        if self.playbook is not None and self.version is not None:
             raise ValueError("give the candidate as playbook (its text) or version (a stored one), not both")
+        if (self.playbook, self.version, self.against) == (None, None, None) and \
+                not (self.with_nodes or self.without_nodes):
+            raise ValueError("nothing to compare: give a candidate (playbook or version), against, "
+                             "with_nodes or without_nodes")
         return self
 
 
@@ -141,8 +151,67 @@ class AvailabilityOut(BaseModel):
     by_kind: dict[str, int]
 
 
+class MetricsOut(BaseModel):
+    """Metrics over a set of decisions (engine.metrics.summarize)."""
+    orders: int
+    routed: int
+    held: int
+    errors: int
+    split_rate: float
+    shipments_per_order: float
+    total_cost: float
+    mean_cost: float
+    mean_distance_km: float
+    mean_days: float
+    units_shipped: int
+    store_units: int
+    node_usage: dict[str, int]
+    hidden_stock_share: float | None = None
+
+
+class RunOut(BaseModel):
+    name: str
+    version: str
+    file: str
+    with_nodes: list[str] | None = None
+    without_nodes: list[str] | None = None
+    metrics: MetricsOut
+
+
+class DifferenceOut(BaseModel):
+    order_id: str
+    changes: list[str]
+    baseline: DecisionOut
+    candidate: DecisionOut
+
+
+class SimulateOut(BaseModel):
+    orders: int
+    candidate: RunOut
+    baseline: RunOut | None
+    delta: dict[str, float] | None
+    differing: int
+    differences: list[DifferenceOut]
+
+
+class ShadowDifferenceOut(BaseModel):
+    order_id: str
+    changes: list[str]
+    live: DecisionOut
+    shadow: DecisionOut
+
+
+class ShadowReportOut(BaseModel):
+    version: str
+    orders: int
+    differing: int
+    metrics: dict[str, MetricsOut] | None = None
+    delta: dict[str, float] | None = None
+    differences: list[ShadowDifferenceOut]
+
+
 MODELS = [Order, Network, Catalog, StockCount, StockAdjustment, PlaybookIn, SimulateIn, DecisionOut, ErrorOut,
-          CheckOut, AvailabilityOut]
+          CheckOut, AvailabilityOut, SimulateOut, ShadowReportOut]
 
 
 def _ref(model) -> dict:
@@ -215,11 +284,12 @@ def openapi_document() -> dict:
             "post": _op("Evaluate this version beside the live one on every order",
                         {200: _json(anything), 404: error, 409: error}, write=True, params=["version"]),
             "delete": _op("Stop shadowing", {200: _json(anything), 404: error}, write=True, params=["version"]),
-            "get": _op("Shadow report: counts and differing decisions", {200: _json(anything), 404: error},
-                       params=["version"])},
-        "/simulate": {"post": _op("What-if: a candidate playbook and orders in, metrics and differing "
-                                  "decisions out (nothing stored)",
-                                  {200: _json(anything), 404: error, 503: error}, _ref(SimulateIn))},
+            "get": _op("Shadow report: counts, live and shadow metrics with their deltas, and the orders "
+                       "decided differently", {200: _json(ShadowReportOut), 404: error}, params=["version"])},
+        "/simulate": {"post": _op("What-if over posted orders against a copy of the current stock: a "
+                                  "candidate playbook and/or node changes against a baseline; metrics, "
+                                  "deltas and the orders decided differently (nothing reserved or stored)",
+                                  {200: _json(SimulateOut), 404: error, 503: error}, _ref(SimulateIn))},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
             "description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import threading
 from dataclasses import dataclass
 
@@ -23,8 +24,11 @@ from engine.decision import Decision
 from engine.matching import holds
 from engine.metrics import compare, summarize
 from engine.models import Catalog, Network, Order
+from engine.simulation import WhatIfError, changes, outcome, simulate
 from engine.stock import Stock
 from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, digest
+
+VERSION = re.compile(r"sha256:[0-9a-f]+")
 
 ORDER_WRITE_STATES = {"routed", "held"}
 
@@ -129,7 +133,7 @@ class Service:
 
     def _shadow(self, conn, rulebook, network, catalog, stock, order, live: dict) -> None:
         shadow = engine.route(rulebook, network, catalog, stock.copy(), order).to_json()
-        differs = _outcome(shadow) != _outcome(live)
+        differs = outcome(shadow) != outcome(live)
         conn.execute("INSERT OR REPLACE INTO shadow_runs (version, order_id, live, shadow, differs, at) "
                      "VALUES (?, ?, ?, ?, ?, datetime('now'))",
                      (rulebook.version, order.id, canonical(live), canonical(shadow), int(differs)))
@@ -322,46 +326,59 @@ class Service:
         return {"version": version, "shadow": on}
 
     def shadow_report(self, version: str) -> dict:
+        """What shadowing this version has shown so far: how many orders, the
+        live and shadow metrics with their deltas, and the orders whose
+        decisions differ (both decisions, and what changed)."""
         if self.store.playbook(version) is None:
             raise NotFound(f"no playbook version {version}", _at("version", f"no playbook version {version}"))
         rows = self.store.query("SELECT order_id, live, shadow, differs FROM shadow_runs WHERE version = ? "
                                 "ORDER BY at, order_id", (version,))
-        differing = [{"order_id": r["order_id"], "live": json.loads(r["live"]),
-                      "shadow": json.loads(r["shadow"])} for r in rows if r["differs"]]
-        return {"version": version, "orders": len(rows), "differing": len(differing), "differences": differing}
+        live = [json.loads(r["live"]) for r in rows]
+        shadow = [json.loads(r["shadow"]) for r in rows]
+        differing = [{"order_id": r["order_id"], "changes": changes(before, after), "live": before, "shadow": after}
+                     for r, before, after in zip(rows, live, shadow) if r["differs"]]
+        report = {"version": version, "orders": len(rows), "differing": len(differing)}
+        body = self.store.document("network")
+        if body is not None:
+            network = Network.model_validate(body)
+            metrics = {"live": summarize(live, network), "shadow": summarize(shadow, network)}
+            report.update(metrics=metrics, delta=compare(metrics["live"], metrics["shadow"]))
+        report["differences"] = differing
+        return report
 
     def simulate(self, orders: list[Order], text: str | None, version: str | None, against: str | None,
-                 with_nodes: list[str]) -> dict:
-        """What-if: replay orders (reserving as it goes, nothing stored) with a
-        candidate playbook and with the baseline (the live one unless
-        `against` names another version); metrics, deltas and the orders
-        whose outcome differs."""
-        if text is not None:
-            version_of_text, diagnostics = self.check_playbook(text)
-            if any(d.severity == "error" for d in diagnostics):
-                raise PlaybookRejected(version_of_text, diagnostics)
-            candidate = dsl.compile(text, "playbook")
-        else:
-            candidate = self._stored(version, "version")
+                 with_nodes: list[str], without_nodes: list[str] = ()) -> dict:
+        """What-if over posted orders against a copy of the current stock
+        (reserving as it goes within the run, nothing stored). The candidate
+        is `text` or the stored `version` (default: the active playbook)
+        with the node what-ifs; the baseline is `against` (a stored version
+        or playbook text; default: the active playbook) on the network as
+        it is. Metrics, deltas and the orders decided differently."""
+        candidate = self._candidate(text) if text is not None else \
+            self._stored(version, "version") if version is not None else None
+        baseline = None
+        if against is not None:
+            baseline = self._stored(against, "against") if VERSION.fullmatch(against.strip()) else \
+                self._candidate(against)
         with self.store.read() as conn:
             network, catalog, live, _ = self._documents(conn)
             stock = Stock()
             for node, sku, on_hand, reserved in self.store.stock_rows(conn):
                 stock.levels[(node, sku)] = [on_hand, reserved]
             stock.used_today.update(self.store.units_today(conn, _today()))
-        baseline = live if against is None else self._stored(against, "against")
-        stamped = [_stamped(order) for order in orders]
-        ran = {}
-        for label, rulebook in (("baseline", baseline), ("candidate", candidate)):
-            ran[label] = [d.to_json() for d in engine.route_batch(rulebook, network, catalog, stock.copy(),
-                                                                   stamped, live_nodes=with_nodes)]
-        metrics = {label: summarize(decisions, network, stock) for label, decisions in ran.items()}
-        differences = [{"order_id": b["order_id"], "baseline": b, "candidate": c}
-                       for b, c in zip(ran["baseline"], ran["candidate"]) if _outcome(b) != _outcome(c)]
-        return {"candidate": {"version": candidate.version, "name": candidate.name, "metrics": metrics["candidate"]},
-                "baseline": {"version": baseline.version, "name": baseline.name, "metrics": metrics["baseline"]},
-                "delta": compare(metrics["baseline"], metrics["candidate"]),
-                "orders": len(stamped), "differing": len(differences), "differences": differences}
+        try:
+            result = simulate(candidate or live, network, catalog, stock, [_stamped(o) for o in orders],
+                              baseline=baseline or live, with_nodes=with_nodes, without_nodes=without_nodes)
+        except WhatIfError as error:
+            raise Invalid("the node what-ifs name nodes the network does not have",
+                          [{"loc": loc, "msg": msg} for loc, msg in error.problems]) from None
+        return result.to_json()
+
+    def _candidate(self, text: str) -> dsl.Rulebook:
+        version, diagnostics = self.check_playbook(text)
+        if any(d.severity == "error" for d in diagnostics):
+            raise PlaybookRejected(version, diagnostics)
+        return dsl.compile(text, "playbook")
 
     def _stored(self, version: str, field: str) -> dsl.Rulebook:
         try:
@@ -401,12 +418,6 @@ class PlaybookRejected(Exception):
 
 def _at(loc: str, msg: str) -> list[dict]:
     return [{"loc": loc, "msg": msg}]
-
-
-def _outcome(decision: dict) -> tuple:
-    return (decision.get("status"), tuple(
-        (s["node"], s.get("carrier"), tuple((l["sku"], l["qty"]) for l in s["lines"]))
-        for s in decision.get("shipments", ())))
 
 
 def _skus(order: Order, catalog: Catalog) -> list[str]:
