@@ -103,11 +103,12 @@ class Instance:
     """The problem restricted to carrier options with ``days <= D``.
 
     ``model`` supplies node_ids, opts (per node: (fixed, per_kg, days,
-    carrier) tuples), lines ((index, qty, weight)), rows (line index ->
+    carrier) tuples), lines ((index, sku, qty, weight)), rows (line index ->
     [(node, avoided, adjust, bin)]), stock (per bin), pen and maxship.
+    ``keep``: only these nodes may ship (a restricted search).
     """
 
-    def __init__(self, model, req, D):
+    def __init__(self, model, req, D, keep=None):
         self.node_ids, self.D = model.node_ids, D
         self.pen, self.maxship, self.stock = model.pen, model.maxship, model.stock
         self.full, self.pairs = list(model.opts), list(model.cost_pairs)
@@ -124,7 +125,7 @@ class Instance:
         for index, sku, qty, weight in model.lines:
             kg, rows = weight * qty, []
             for n, av, adj, b in model.rows.get(index, ()):
-                if pairs[n]:
+                if pairs[n] and (keep is None or n in keep):
                     marg = INF
                     for fx, pk in pairs[n]:
                         if fx + pk * kg < marg:
@@ -417,41 +418,144 @@ def greedy(inst):
     return alloc if inst.evaluate(alloc) is not None else None
 
 
-def _neighbours(inst, alloc):
-    """Plans one move away: a whole line to one node, or a shipment dissolved
-    into the other shipments (each chunk to the first one that has the line)."""
-    for ld in inst.lines:
-        rest = [c for c in alloc if c[0] != ld.index]
-        for n, _, _, _, _ in ld.cands:
-            yield rest + [(ld.index, n, ld.q)]
-    for gone in sorted({c[1] for c in alloc}):
-        moved = [c for c in alloc if c[1] != gone]
-        targets = sorted({c[1] for c in moved})
-        for index, _, a in [c for c in alloc if c[1] == gone]:
-            pos_of = inst.line_of[index].pos_of
-            to = next((n for n in targets if n in pos_of), None)
-            if to is None:
-                break
-            moved = [(i, n, q + a if (i, n) == (index, to) else q) for i, n, q in moved]
-            if (index, to) not in {(i, n) for i, n, _ in moved}:
-                moved.append((index, to, a))
-        else:
-            yield moved                 # evaluate() rejects stock overflows
+class _Local:
+    """A plan under local search: chunks ``{(line index, node): qty}``."""
+
+    def __init__(self, inst, alloc):
+        self.inst, self.amount, self.kg = inst, {}, {}
+        self.used, self.count = [0] * len(inst.stock), {}
+        for index, n, a in alloc:
+            self.move(index, None, n, a)
+
+    def cand(self, index, n):
+        ld = self.inst.line_of[index]
+        return ld, ld.cands[ld.pos_of[n]]       # (node, bin, adjust, avoided, _)
+
+    def move(self, index, src, dst, a):
+        """Ship ``a`` units of line ``index`` from ``dst`` instead of ``src``."""
+        for n, sign in ((src, -1), (dst, 1)):
+            if n is None:
+                continue
+            ld, (_, b, _, _, _) = self.cand(index, n)
+            left = self.amount.get((index, n), 0) + sign * a
+            if left:
+                self.count[n] = self.count.get(n, 0) + ((index, n) not in self.amount)
+                self.amount[index, n] = left
+            else:
+                del self.amount[index, n]
+                self.count[n] -= 1
+            self.used[b] += sign * a
+            if self.count[n]:
+                self.kg[n] = self.kg.get(n, 0.0) + sign * ld.w * a
+            else:
+                del self.kg[n], self.count[n]
+
+    def key(self):
+        """(avoided, cost value), or None when a constraint is broken."""
+        inst, av, adj = self.inst, 0, 0.0
+        if len(self.kg) > inst.maxship or (inst.req >= 0 and inst.req not in self.kg):
+            return None
+        if any(u > s for u, s in zip(self.used, inst.stock)):
+            return None
+        for index, n in self.amount:
+            _, (_, _, d, v, _) = self.cand(index, n)
+            av, adj = av + v, adj + d
+        cost = sum(cost_at(inst.pairs[n], self.kg[n]) for n in sorted(self.kg))
+        return av, cost + adj + inst.pen * (len(self.kg) - 1)
+
+    def snapshot(self):
+        return dict(self.amount), dict(self.kg), list(self.used), dict(self.count)
+
+    def restore(self, snap):
+        self.amount, self.kg, self.used, self.count = snap
+
+    def relocation(self, index, src, dst, a):
+        """(d avoided, d cost) of moving a chunk, or None if not allowed."""
+        inst = self.inst
+        ld, (_, _, adj_s, av_s, _) = self.cand(index, src)
+        _, (_, b, adj_d, av_d, _) = self.cand(index, dst)
+        empties, opens = self.count[src] == 1, dst not in self.kg
+        if self.used[b] + a > inst.stock[b] or (empties and src == inst.req) or (
+                len(self.kg) - empties + opens > inst.maxship):
+            return None
+        w, kept = ld.w * a, (index, dst) in self.amount
+        fs, fd = inst.pairs[src], inst.pairs[dst]
+        d = (0.0 if empties else cost_at(fs, self.kg[src] - w)) - cost_at(fs, self.kg[src])
+        d += cost_at(fd, self.kg.get(dst, 0.0) + w) - (0.0 if opens else cost_at(fd, self.kg[dst]))
+        d += inst.pen * (opens - empties) + (0.0 if kept else adj_d) - adj_s
+        return (0 if kept else av_d) - av_s, d
+
+    def regroupings(self):
+        """Bigger moves, as lists of (line index, from, to, qty): every chunk
+        of a node to other open nodes, or every chunk that a closed node can
+        take to that node."""
+        chunks = sorted(self.amount.items())
+        for gone in sorted(self.kg):
+            moves = []
+            for (index, src), a in chunks:
+                if src == gone:
+                    pos_of = self.inst.line_of[index].pos_of
+                    dst = min((n for n in self.kg if n != gone and n in pos_of),
+                              key=pos_of.get, default=None)
+                    if dst is None:
+                        break
+                    moves.append((index, src, dst, a))
+            else:
+                yield moves
+        nodes = {c[0] for ld in self.inst.lines for c in ld.cands}
+        for new in sorted(nodes - set(self.kg)):
+            yield [(index, src, new, a) for (index, src), a in chunks
+                   if new in self.inst.line_of[index].pos_of]
 
 
-def improve(inc, prim, off, max_evals=4000):
-    """First-improvement local search from the incumbent (heuristic)."""
-    inst, alloc = inc.inst, inc.alloc
-    best = inst.evaluate(alloc)
-    evals, improved = 0, True
+def improve(inc, inst, prim, off, max_evals=40_000):
+    """First-improvement local search from the incumbent (a heuristic):
+    single chunk relocations (priced incrementally), then regroupings."""
+    ls = _Local(inst, inc.alloc)
+    best, evals, improved = ls.key(), 0, True
     while improved and evals < max_evals:
         improved = False
-        for cand in _neighbours(inst, alloc):
-            evals += 1
-            got = inst.evaluate(cand)
+        for (index, src), a in sorted(ls.amount.items()):
+            for dst, _, _, _, _ in ls.inst.line_of[index].cands:
+                evals += 1
+                got = dst != src and ls.relocation(index, src, dst, a)
+                if got and (got[0] < 0 or (got[0] == 0 and got[1] < -EPS)):
+                    ls.move(index, src, dst, a)
+                    best, improved = ls.key(), True
+                    break
+            if improved:
+                break
+        for moves in () if improved else ls.regroupings():
+            evals += 20
+            snap = ls.snapshot()
+            for index, src, dst, a in moves:
+                ls.move(index, src, dst, a)
+            got = ls.key()
             if got is not None and (got[0], got[1]) < (best[0], best[1] - EPS):
-                alloc, best, improved = cand, got, True
+                best, improved = got, True
                 break
-            if evals >= max_evals:
-                break
+            ls.restore(snap)
+    alloc = [(index, n, a) for (index, n), a in sorted(ls.amount.items())]
     inc.offer(inst, alloc, best[0], prim, best[1] + off)
+
+
+def polish(model, inc, inst, prim, off, work, pool_size=6):
+    """Heuristic end game when the exact search ran out of budget: local
+    search; then an exhaustive search (``work`` units) restricted to the
+    incumbent's nodes and the ``pool_size`` nodes that ship the lines they
+    fully stock at the lowest cost per kg; then local search again."""
+    improve(inc, inst, prim, off)
+    per_kg = []
+    for n in sorted({c[0] for ld in inst.lines for c in ld.cands}):
+        kg = sum(ld.w * ld.q for ld in inst.lines if n in ld.pos_of
+                 and inst.stock[ld.cands[ld.pos_of[n]][1]] >= ld.q)
+        per_kg.append((cost_at(inst.pairs[n], kg) / (kg or EPS), n))
+    keep = {n for _, n in sorted(per_kg)[:pool_size]} | {c[1] for c in inc.alloc}
+    if inst.req >= 0:
+        keep.add(inst.req)
+    small = Instance(model, None if inst.req < 0 else inst.req, inst.D, keep)
+    try:
+        branch_and_bound(small, inc, prim, off, [work])
+    except OutOfBudget:
+        pass
+    improve(inc, inst, prim, off)

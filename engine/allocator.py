@@ -251,8 +251,8 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
                 if got:
                     inc.offer(inst, alloc, got[0], prim, got[1] + off)
         if inc.alloc is not None:
-            prim, off = next((p, o) for i, p, o in built if i is inc.inst)
-            _search.improve(inc, prim, off)
+            inst, prim, off = next(b for b in built if b[0] is inc.inst)
+            _search.polish(model, inc, inst, prim, off, WORK_LIMIT // 2)
     if inc.alloc is None:
         return None
     return _build_plan(problem, model, inc.inst, inc.alloc, exact)
