@@ -308,7 +308,7 @@ async def on_sqlite(request: Request, exc: sqlite3.OperationalError):
 
 
 async def on_http(request: Request, exc: HTTPException):
-    return _error(exc.status_code, exc.detail or "error")
+    return _error(exc.status_code, exc.detail or "error", headers=exc.headers)     # 405 keeps its Allow
 
 
 EXCEPTION_HANDLERS = {

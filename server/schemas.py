@@ -50,6 +50,9 @@ class StockAdjustment(_Body):
 
 
 class PlaybookIn(_Body):
+    # the text exactly as sent: its version is the sha256 of these bytes, and
+    # diagnostics cite its lines (stripping would shift both)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
     text: str = Field(max_length=1_000_000)
     author: str | None = Field(default=None, max_length=200)
 
