@@ -22,6 +22,11 @@ slopes >= the node's smallest per_kg, so the lower bound of a state is
 and avoided pairs are bounded alike (a line whose candidates are all
 avoided costs at least one).  Subtrees are pruned only when strictly worse
 than the incumbent, so ties reach the tie-break.
+
+When the work budget runs out, :func:`polish` improves the best plan found:
+local search (chunk relocations priced incrementally, closing a shipment,
+opening one), an exhaustive search over a small pool of promising nodes,
+and local search again.
 """
 from __future__ import annotations
 
@@ -147,23 +152,6 @@ class Instance:
         self.req = -1 if req is None else req
         if req is not None and not any(req in ld.pos_of for ld in self.lines):
             self.feasible = False
-
-    # ---- whole-plan helpers (used by seeds, heuristics, tie-breaks) ----
-    def evaluate(self, alloc):
-        """(avoided, cost value) of ``alloc``, or None if it breaks a constraint."""
-        kg, used, adj, av = {}, {}, 0.0, 0
-        for index, n, a in alloc:
-            ld = self.line_of[index]
-            _, b, d, v, _ = ld.cands[ld.pos_of[n]]
-            used[b] = used.get(b, 0) + a
-            kg[n] = kg.get(n, 0.0) + ld.w * a
-            adj, av = adj + d, av + v
-        if len(kg) > self.maxship or any(u > self.stock[b] for b, u in used.items()):
-            return None
-        if self.req >= 0 and self.req not in kg:
-            return None
-        cost = sum(cost_at(self.pairs[n], kg[n]) for n in sorted(kg))
-        return av, cost + adj + self.pen * max(len(kg) - 1, 0)
 
     def canonical(self, alloc):
         """Tie-break key: fewer shipments, node ids, carrier ids, then lines."""
@@ -397,8 +385,9 @@ def branch_and_bound(inst, inc, prim, off, budget):
 
 
 # ---------------------------------------------------------------- heuristics
-def greedy(inst):
-    """A quick feasible allocation (open nodes first, then cheapest), or None."""
+def greedy(inst, inc, prim, off):
+    """Offer a quick plan: each line from open nodes first, then the nodes
+    cheapest for it alone (splitting as stock runs out)."""
     rem, opened, alloc = list(inst.stock), set(), []
     if inst.req >= 0:
         opened.add(inst.req)
@@ -414,8 +403,10 @@ def greedy(inst):
                     opened.add(n)
                     alloc.append((ld.index, n, a))
         if r:
-            return None
-    return alloc if inst.evaluate(alloc) is not None else None
+            return
+    got = _Local(inst, alloc).key()
+    if got is not None:
+        inc.offer(inst, alloc, got[0], prim, got[1] + off)
 
 
 class _Local:
@@ -432,7 +423,8 @@ class _Local:
         return ld, ld.cands[ld.pos_of[n]]       # (node, bin, adjust, avoided, _)
 
     def move(self, index, src, dst, a):
-        """Ship ``a`` units of line ``index`` from ``dst`` instead of ``src``."""
+        """Move ``a`` units of line ``index`` from node ``src`` (None: from
+        nowhere, when building) to node ``dst``."""
         for n, sign in ((src, -1), (dst, 1)):
             if n is None:
                 continue

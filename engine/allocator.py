@@ -246,10 +246,8 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
             for D, prim, off in limits[len(built):]:
                 built.append((_search.Instance(model, req, D), prim, off))
             for inst, prim, off in built:
-                alloc = _search.greedy(inst) if inst.feasible else None
-                got = alloc and inst.evaluate(alloc)
-                if got:
-                    inc.offer(inst, alloc, got[0], prim, got[1] + off)
+                if inst.feasible:
+                    _search.greedy(inst, inc, prim, off)
         if inc.alloc is not None:
             inst, prim, off = next(b for b in built if b[0] is inc.inst)
             _search.polish(model, inc, inst, prim, off, WORK_LIMIT // 2)
