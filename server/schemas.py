@@ -63,6 +63,8 @@ class SimulateIn(_Body):
     text) or `version` (a stored one), by default the active playbook, with
     the node what-ifs; the baseline is `against` (a stored version or
     playbook text), by default the active playbook, on the network as it is."""
+    # playbook texts exactly as sent (their versions are the sha256 of these bytes)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
     playbook: str | None = Field(default=None, max_length=1_000_000, description="candidate playbook text")
     version: str | None = Field(default=None, description="a stored playbook version as the candidate")
     against: str | None = Field(default=None, max_length=1_000_000,

@@ -355,10 +355,10 @@ class Service:
         or playbook text; default: the active playbook) on the network as
         it is. Metrics, deltas and the orders decided differently."""
         candidate = self._candidate(text) if text is not None else \
-            self._stored(version, "version") if version is not None else None
+            self._stored(version.strip(), "version") if version is not None else None
         baseline = None
         if against is not None:
-            baseline = self._stored(against, "against") if VERSION.fullmatch(against.strip()) else \
+            baseline = self._stored(against.strip(), "against") if VERSION.fullmatch(against.strip()) else \
                 self._candidate(against)
         with self.store.read() as conn:
             network, catalog, live, _ = self._documents(conn)
