@@ -259,7 +259,8 @@ def print_text(result: Simulation, skipped: list[Skipped], show: int, console: C
             row.append(change_text(delta.get(key), kind))
         table.add_row(*row)
     console.print(table)
-    console.print(_usage_table(result))
+    if node_usage(result):
+        console.print(_usage_table(result))
     if not compare:
         return
     differing = result.differences
