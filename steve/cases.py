@@ -36,6 +36,7 @@ from pydantic import ValidationError
 import dsl
 from dsl.checker import KnownIds
 from dsl.diagnostics import did_you_mean
+from dsl.facts import OBJECTIVES
 from engine import explain, route
 from engine.decision import Decision
 from engine.models import Catalog, Network, StockRow
@@ -249,6 +250,8 @@ class _Context:
         with_nodes = raw.get("with_nodes") or []
         if isinstance(with_nodes, str):
             with_nodes = [with_nodes]
+        if not isinstance(with_nodes, list) or not all(isinstance(n, str) for n in with_nodes):
+            raise self.broken(_key_line(node, "with_nodes"), "with_nodes: a node id or a list of them")
         for node_id in with_nodes:
             if self.network.node(str(node_id)) is None:
                 raise self.broken(_key_line(node, "with_nodes"), f"with_nodes: unknown node {node_id!r}")
@@ -314,9 +317,12 @@ class _Context:
             return self.amount(key, value, at)
         elif key == "tags":
             return sorted(names("tag"))
-        elif key in ("objective", "reason"):
+        elif key == "objective":
+            if value not in OBJECTIVES:
+                raise self.broken(at, f"objective: one of {', '.join(OBJECTIVES)}, not {value!r}")
+        elif key == "reason":
             if not isinstance(value, str) or not value:
-                raise self.broken(at, f"{key}: a text")
+                raise self.broken(at, "reason: a text the reason must contain")
         elif key in ("fired", "not_fired"):
             rules = [r.name for r in self.rulebook.rules]
             for rule in names("rule name"):

@@ -10,7 +10,7 @@ import math
 from html import escape
 
 from engine.simulation import Simulation
-from .simulate import METRICS, Skipped, change_text, explanations, node_usage, outcome_text, value_text
+from .simulate import METRICS, Skipped, title, change_text, explanations, node_usage, outcome_text, value_text
 
 REPORT_LIMIT = 500          # differing orders shown in full; the rest are counted
 COLOURS = {"baseline": "#8a94a6", "candidate": "#2f6fde"}
@@ -47,7 +47,7 @@ def render_html(result: Simulation, skipped: list[Skipped] = ()) -> str:
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
              f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
              f"<title>Steve simulation: {escape(c['name'])}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-             "<h1>Steve simulation</h1>\n", f"<p class=\"sub\">{escape(_subtitle(result))}</p>\n"]
+             "<h1>Steve simulation</h1>\n", f"<p class=\"sub\">{escape(title(result))}</p>\n"]
     parts.append(_playbooks(result))
     if skipped:
         parts.append(_skipped(skipped))
@@ -66,11 +66,6 @@ def render_html(result: Simulation, skipped: list[Skipped] = ()) -> str:
     parts.append(f"<p class=\"sub\">Made by <code>steve simulate</code> on "
                  f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.</p>\n</body>\n</html>\n")
     return "".join(parts)
-
-
-def _subtitle(result: Simulation) -> str:
-    from .simulate import _title
-    return _title(result)
 
 
 def _playbooks(result: Simulation) -> str:

@@ -213,7 +213,7 @@ class _progress:
 
 # ---- text (rich) ------------------------------------------------------------------------------
 
-def _title(result: Simulation) -> str:
+def title(result: Simulation) -> str:
     c = result.candidate.header()
     text = f"{len(result.orders):,} orders replayed with {c['file']} (\"{c['name']}\")"
     nodes = _node_changes(result)
@@ -238,7 +238,7 @@ def _node_changes(result: Simulation) -> str:
 
 
 def print_text(result: Simulation, skipped: list[Skipped], show: int, console: Console) -> None:
-    console.print(_title(result), markup=False)
+    console.print(title(result), markup=False)
     if skipped:
         console.print(f"{len(skipped)} malformed line(s) skipped", markup=False)
     compare = result.baseline is not None
@@ -292,7 +292,7 @@ def _usage_table(result: Simulation) -> Table:
     if compare:
         table.add_column("change", justify="right")
     for node, before, after in node_usage(result):
-        row = [node]
+        row = [Text(node)]
         if compare:
             row.append(f"{before:,}")
         row.append(f"{after:,}")
@@ -319,7 +319,7 @@ def _cell(text: str) -> str:
 
 def render_markdown(result: Simulation, skipped: list[Skipped], show: int = 20) -> str:
     compare = result.baseline is not None
-    out = ["### Steve simulation", "", _title(result) + "."]
+    out = ["### Steve simulation", "", title(result) + "."]
     if skipped:
         out.append(f"{len(skipped)} malformed line(s) of the orders file were skipped.")
     out.append("")
