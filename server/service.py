@@ -335,8 +335,8 @@ class Service:
                                 "ORDER BY at, order_id", (version,))
         live = [json.loads(r["live"]) for r in rows]
         shadow = [json.loads(r["shadow"]) for r in rows]
-        differing = [{"order_id": r["order_id"], "changes": changes(before, after), "live": before, "shadow": after}
-                     for r, before, after in zip(rows, live, shadow) if r["differs"]]
+        differing = [{"order_id": r["order_id"], "changes": changes(before, after), "live": before,
+                      "shadow": after} for r, before, after in zip(rows, live, shadow) if r["differs"]]
         report = {"version": version, "orders": len(rows), "differing": len(differing)}
         body = self.store.document("network")
         if body is not None:

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings, strategies as st
 
 from conftest import RULEBOOKS
 from engine.models import Order
 from engine.simulation import changes, outcome, simulate, time_ordered, what_if_network, WhatIfError
 from steve.cli import main
+from steve.simulate import read_orders
 
 STEVE = Path(sys.executable).with_name("steve")
 
@@ -370,3 +372,24 @@ def test_bad_options_and_files_are_clean_errors(ran):
     assert "--json and --markdown cannot be used together" in ran["both formats"].stderr
     assert ran["no orders file"].returncode == 1
     assert ran["no orders file"].stderr.endswith("missing.jsonl: no such file\n")
+
+
+# ---- malformed input never crashes ------------------------------------------------------------------
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+JSONISH = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"      # what str.splitlines splits on
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=LINE_BREAKS), max_size=40)
+LINES = st.one_of(TEXT, JSONISH.map(json.dumps),
+                  st.builds(lambda lines: json.dumps(dict(ORDERS[0], lines=lines)), JSONISH))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(LINES, max_size=6))
+def test_any_orders_file_is_read_without_raising(tmp_path_factory, lines):
+    path = tmp_path_factory.getbasetemp() / "fuzz-orders.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    orders, skipped = read_orders(str(path))
+    assert len(orders) + len(skipped) == sum(1 for line in lines if line.strip())
+    assert all(s.line >= 1 and s.problem for s in skipped)
