@@ -34,8 +34,10 @@ Algorithm (details in ``engine/_search.py``):
    branch and bound over lines (splits as increasing chains of node chunks)
    with an admissible bound (per-kg floors + forced adjusts + the fixed cost
    of one more shipment when the open ones cannot take the rest);
-4. the searches share a work budget (WORK_LIMIT); when it runs out the best
-   plan found is polished by local search and returned with exact=False.
+4. the searches share a work budget (WORK_LIMIT, 5x for orders of at most
+   SMALL_ORDER lines); when it runs out the best plan found is polished
+   (local search, exhaustive search over a few promising nodes) and
+   returned with exact=False.
    One-line "cost" orders whose best single node provably beats any split
    skip the search (fast path).
 """
@@ -47,6 +49,7 @@ from dataclasses import dataclass, replace
 from . import _search
 
 WORK_LIMIT = 400_000    # search work units per solve (~0.1-0.3 s of CPU)
+SMALL_ORDER = 6         # orders with at most this many lines get 5x the budget
 OBJECTIVES = ("cost", "speed", "balanced")
 
 
@@ -222,7 +225,8 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
     if require_node is not None and require_node not in model.node_index:
         return None
     req = None if require_node is None else model.node_index[require_node]
-    inc, budget, exact, built = _search.Incumbent(), [WORK_LIMIT], True, []
+    work = WORK_LIMIT * (5 if len(model.lines) <= SMALL_ORDER else 1)
+    inc, budget, exact, built = _search.Incumbent(), [work], True, []
     limits = _day_limits(problem, model)
     cost_floor = None           # balanced: cheapest plan over every carrier
     try:
@@ -250,7 +254,7 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
                     _search.greedy(inst, inc, prim, off)
         if inc.alloc is not None:
             inst, prim, off = next(b for b in built if b[0] is inc.inst)
-            _search.polish(model, inc, inst, prim, off, WORK_LIMIT // 2)
+            _search.polish(model, inc, inst, prim, off, work // 2)
     if inc.alloc is None:
         return None
     return _build_plan(problem, model, inc.inst, inc.alloc, exact)
