@@ -59,6 +59,12 @@ def locate(country: str | None, state: str | None, zip_code: str | None,
     raise AddressError("ship_to needs lat/lon, a US zip or a US state to be routed")
 
 
+def warm() -> None:
+    """Load the ZIP table now rather than on the first lookup."""
+    _zip_table()
+    _state_centres()
+
+
 def _zip5(zip_code: str) -> str:
     return str(zip_code).strip()[:5].zfill(5)
 

@@ -389,6 +389,7 @@ def create_app(db: str | None = None, token: str | None = None, max_body: int | 
     async def lifespan(app):
         store = Store(db)
         app.state.service = Service(store)
+        await run_in_threadpool(app.state.service.warm)
         try:
             yield
         finally:

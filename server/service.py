@@ -23,6 +23,7 @@ from dsl.checker import KnownIds
 from engine.decision import Decision
 from engine.matching import holds
 from engine.metrics import compare, summarize
+from engine.geo import warm as locate_warm
 from engine.models import Catalog, Network, Order
 from engine.simulation import WhatIfError, changes, outcome, simulate
 from engine.stock import Stock
@@ -402,6 +403,16 @@ class Service:
         if body is None:
             return None
         return KnownIds(frozenset(n["id"] for n in body["nodes"]), frozenset(c["id"] for c in body["carriers"]))
+
+    def warm(self) -> None:
+        """Load what the first request would otherwise wait for: the ZIP
+        table, the documents and the compiled active playbook."""
+        locate_warm()
+        try:
+            with self.store.read() as conn:
+                self._documents(conn)
+        except StoreError:
+            pass            # an empty database: nothing to warm yet
 
     # ---- health ----------------------------------------------------------------------------------
     def health(self) -> dict:
