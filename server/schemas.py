@@ -78,10 +78,6 @@ class SimulateIn(_Body):
     def _something_to_compare(self) -> "SimulateIn":
         if self.playbook is not None and self.version is not None:
             raise ValueError("give the candidate as playbook (its text) or version (a stored one), not both")
-        if (self.playbook, self.version, self.against) == (None, None, None) and \
-                not (self.with_nodes or self.without_nodes):
-            raise ValueError("nothing to compare: give a candidate (playbook or version), against, "
-                             "with_nodes or without_nodes")
         return self
 
 

@@ -369,7 +369,8 @@ class Service:
             stock.used_today.update(self.store.units_today(conn, _today()))
         try:
             result = simulate(candidate or live, network, catalog, stock, [_stamped(o) for o in orders],
-                              baseline=baseline or live, with_nodes=with_nodes, without_nodes=without_nodes)
+                              baseline=baseline or (live if candidate is not None else None),
+                              with_nodes=with_nodes, without_nodes=without_nodes)
         except WhatIfError as error:
             raise Invalid("the node what-ifs name nodes the network does not have",
                           [{"loc": loc, "msg": msg} for loc, msg in error.problems]) from None

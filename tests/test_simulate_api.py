@@ -129,8 +129,11 @@ def test_bad_orders_are_reported_by_index(http):
     locs = [d["loc"] for d in response.json()["details"]]
     assert "orders.1.lines.0.qty" in locs and "orders.2.lines" in locs
     assert not any(loc.startswith("orders.0") for loc in locs)
-    nothing = http.post("/simulate", json={"orders": ORDERS})
-    assert nothing.status_code == 422 and "nothing to compare" in nothing.text
+    # orders alone: what the live playbook would do with them (no differences by definition)
+    live_only = http.post("/simulate", json={"orders": ORDERS})
+    assert live_only.status_code == 200
+    assert live_only.json()["differing"] == 0 and live_only.json()["baseline"] is None
+    assert live_only.json()["candidate"]["metrics"]["orders"] == live_only.json()["orders"] == len(ORDERS)
 
 
 def test_simulate_is_in_the_openapi_document_and_needs_no_token(tmp_path):
