@@ -5,8 +5,8 @@ from .decision import Decision, explain
 from .facts import OrderError
 from .matching import RuleLoopError
 from .models import Catalog, Carrier, Item, Network, Node, Order, StockRow
-from .router import reserve, route, route_batch
+from .router import MATCHERS, matcher_named, reserve, route, route_batch
 from .stock import Stock
 
-__all__ = ["route", "route_batch", "reserve", "explain", "Decision", "Network", "Node", "Carrier",
+__all__ = ["route", "route_batch", "reserve", "matcher_named", "MATCHERS", "explain", "Decision", "Network", "Node", "Carrier",
            "Catalog", "Item", "Order", "Stock", "StockRow", "OrderError", "RuleLoopError"]

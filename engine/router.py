@@ -22,6 +22,19 @@ from .models import Catalog, Network, Order
 from .stock import Stock
 
 Matcher = Callable[[Rulebook, Any], list]
+MATCHERS = ("python", "durable")
+
+
+def matcher_named(name: str) -> Matcher:
+    """The rule matcher called `name`: "python" (the default, engine/matching.py)
+    or "durable" (the durable_rules reference, engine/durable_engine.py). Both
+    give the same firings in the same order."""
+    if name == "python":
+        return run_rules
+    if name == "durable":
+        from . import durable_engine
+        return durable_engine.run_rules
+    raise ValueError(f"unknown matcher {name!r}; choose one of {', '.join(MATCHERS)}")
 COMPARE_LIMIT = 16      # nodes compared one by one in "not chosen: $X more than …"
 
 

@@ -47,8 +47,9 @@ class Loaded:
 
 
 class Service:
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, matcher: str = "python"):
         self.store = store
+        self.matcher = engine.matcher_named(matcher)
         self.loaded = Loaded()
         self.rulebooks: dict[str, dsl.Rulebook] = {}
         self.lock = threading.RLock()
@@ -99,7 +100,7 @@ class Service:
         with self.store.read() as conn:
             network, catalog, rulebook, _ = self._documents(conn)
             stock = self._stock_for(conn, _skus(order, catalog))
-        return engine.route(rulebook, network, catalog, stock, _stamped(order))
+        return engine.route(rulebook, network, catalog, stock, _stamped(order), matcher=self.matcher)
 
     def place(self, body: dict) -> tuple[dict, bool]:
         """Route and reserve atomically; idempotent on the order id.
@@ -116,7 +117,7 @@ class Service:
             network, catalog, rulebook, shadows = self._documents(conn)
             stamped = _stamped(order)
             stock = self._stock_for(conn, _skus(order, catalog))
-            decision = engine.route(rulebook, network, catalog, stock, stamped)
+            decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
             document = decision.to_json()
             if decision.status == "error":
                 return document, False
@@ -133,7 +134,7 @@ class Service:
         return document, True
 
     def _shadow(self, conn, rulebook, network, catalog, stock, order, live: dict) -> None:
-        shadow = engine.route(rulebook, network, catalog, stock.copy(), order).to_json()
+        shadow = engine.route(rulebook, network, catalog, stock.copy(), order, matcher=self.matcher).to_json()
         differs = outcome(shadow) != outcome(live)
         conn.execute("INSERT OR REPLACE INTO shadow_runs (version, order_id, live, shadow, differs, at) "
                      "VALUES (?, ?, ?, ?, ?, datetime('now'))",
@@ -197,7 +198,7 @@ class Service:
                 network, catalog, rulebook, _ = self._documents(conn)
                 order = Order.model_validate(body)
                 decision = engine.route(rulebook, network, catalog, self._stock_for(conn, _skus(order, catalog)),
-                                        order)
+                                        order, matcher=self.matcher)
                 if decision.status != "routed":
                     continue
                 for shipment in decision.shipments:

@@ -4,6 +4,7 @@ function, and turns library errors into a clean message and exit code."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import wraps
 
@@ -104,13 +105,15 @@ def fmt(playbooks, check_only):
 @click.option("--stock", required=True, type=click.Path(), help="Stock CSV: node,sku,on_hand.")
 @click.option("--explain", is_flag=True, help="Print the decision for people instead of JSON.")
 @click.option("--with-node", "with_nodes", multiple=True, help="Treat this shadow/off node as live (what-if).")
+@click.option("--matcher", type=click.Choice(engine.MATCHERS), default="python", show_default=True,
+              help="Rule matcher: python (fast) or durable (the durable_rules reference); same decisions.")
 @clean_errors
-def route(order, playbook, network, catalog, stock, explain, with_nodes):
+def route(order, playbook, network, catalog, stock, explain, with_nodes, matcher):
     """Route one order (a JSON file, or - for stdin) and print the decision."""
     rulebook = dsl.compile(read_text(playbook), _name(playbook))
     document = _order_document(order)
     decision = engine.route(rulebook, load_network(network), load_catalog(catalog), load_stock(stock),
-                            document, live_nodes=with_nodes)
+                            document, live_nodes=with_nodes, matcher=engine.matcher_named(matcher))
     click.echo(engine.explain(decision) if explain else decision.dumps())
     sys.exit(EXIT_FAILED if decision.status == "error" else EXIT_OK)
 
@@ -162,11 +165,14 @@ def simulate(**options):
 @click.option("--token", envvar="STEVE_TOKEN", help="Bearer token required for writes (or STEVE_TOKEN).")
 @click.option("--max-body", default=1_000_000, show_default=True, type=int, help="Largest request body, bytes.")
 @click.option("--demo", is_flag=True, help="Load the bundled demo into an empty database.")
+@click.option("--matcher", type=click.Choice(engine.MATCHERS), default="python", show_default=True,
+              help="Rule matcher: python (fast) or durable (the durable_rules reference).")
 @clean_errors
-def serve(db, host, port, workers, token, max_body, demo):
+def serve(db, host, port, workers, token, max_body, demo, matcher):
     """Run the HTTP service."""
     from server.run import serve as run_server
 
+    os.environ["STEVE_MATCHER"] = matcher
     run_server(db=db, host=host, port=port, workers=workers, token=token, max_body=max_body, demo=demo,
                say=lambda text: click.echo(text, err=True))
 

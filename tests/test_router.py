@@ -154,3 +154,21 @@ def test_decision_json_shape(seed):
     assert list(got) == ["order_id", "status", "shipments", "cost", "days", "objective", "tags",
                          "playbook", "trace", "nodes"]
     assert list(got["shipments"][0]) == ["node", "carrier", "lines", "cost", "days", "distance_km"]
+
+
+@pytest.mark.parametrize("folder, scenarios", [("seed", SEED_SCENARIOS), ("demo", DEMO_SCENARIOS)])
+def test_durable_matcher_gives_the_same_bytes(seed, demo, folder, scenarios):
+    """durable_rules is the reference matcher: every fixture decision must be
+    identical, byte for byte, to the Python matcher's."""
+    setup = seed if folder == "seed" else demo
+    durable = engine.matcher_named("durable")
+    for scenario in scenarios:
+        fast = engine.route(setup.rulebook, setup.network, setup.catalog, setup.stock(), scenario["order"])
+        reference = engine.route(setup.rulebook, setup.network, setup.catalog, setup.stock(), scenario["order"],
+                                 matcher=durable)
+        assert fast.dumps() == reference.dumps(), scenario["name"]
+
+
+def test_unknown_matcher_is_refused():
+    with pytest.raises(ValueError, match="unknown matcher 'rete'; choose one of python, durable"):
+        engine.matcher_named("rete")
