@@ -869,9 +869,11 @@ class _Layers:
                 where, value = "order", order[key]
             else:
                 where, value = "missing", None
-            fragment = cache.get((where, key))
+            # each scope encodes a key its own way (the tags its rules name):
+            # the cache is per encoder, not per key
+            fragment = cache.get((where, key, encode))
             if fragment is None:
-                fragment = cache[(where, key)] = encode(value)
+                fragment = cache[(where, key, encode)] = encode(value)
             fact.update(fragment)
         return fact
 

@@ -610,3 +610,22 @@ def test_what_durable_cannot_hold_is_a_matcher_error(rulebook, order, message):
     with pytest.raises(de.MatcherError, match=message):
         de.run_rules(rulebook, FactBase(dict(order), [], []))
     assert not de._sessions
+
+
+def test_a_key_tested_for_different_tags_in_two_scopes():
+    """Order-scope rules ask about one tag of order.tags, candidate-scope
+    rules about another: each scope's facts must carry their own tags
+    (a shared per-round cache once gave the candidates the order's)."""
+    text = ('playbook "tags"\n'
+            'rule "tag" then tag order "holiday"\n'
+            'rule "stores" when order has tag "holiday" and node.kind is store then exclude node\n'
+            'rule "gifts" when order has tag "gift" then prefer node "PA" by $3\n')
+    rulebook = dsl.compile(text, "tags.playbook")
+
+    def base():
+        return FactBase({"order.tags": frozenset()}, [Entity("line:0", "line", 0, None, {"item.sku": "A"})],
+                        [Entity("cand:0:S", "candidate", 0, "S", {"node.kind": "store"})])
+
+    expected = [("tag", "order"), ("stores", "cand:0:S")]
+    assert [(f.rule.name, f.entity.id) for f in matching.run_rules(rulebook, base())] == expected
+    assert [(f.rule.name, f.entity.id) for f in de.run_rules(rulebook, base())] == expected
