@@ -578,6 +578,8 @@ def _impossible(tests: list[n.Test]) -> str | None:
         fact_field = (key[0], ".".join(key[1:]))
         if fact_field in f.NON_NEGATIVE or (key[0], "") in f.NON_NEGATIVE and len(key) == 1:
             low = max(low, 0.0)
+        if fact_field in f.AT_LEAST_ONE:
+            low = max(low, 1.0)
         if numeric and len(numeric) == len(literals):
             value = numeric[0].value
             if test.op in ("<", "before"):

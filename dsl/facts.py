@@ -58,6 +58,11 @@ NON_NEGATIVE = {
     ("distance", ""), ("transit", ""), ("cost", ""),
 }
 
+# A rule sees a candidate only where the node has some of the item, and every
+# order line asks for at least one unit.
+AT_LEAST_ONE = {("stock", "available"), ("stock", "on_hand"), ("item", "qty"), ("line", "qty"),
+                ("order", "lines"), ("order", "units")}
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DAY_WORDS = WEEKDAYS + ("weekday", "weekend")
 NODE_KINDS = ("warehouse", "store", "3pl", "vendor", "transit")

@@ -419,6 +419,9 @@ def test_conflicting_carrier_choice():
 @pytest.mark.parametrize("condition, message", [
     ("distance < 0 km", 'rule "r" can never fire: distance is never < 0 km'),
     ("stock.available < 0", 'rule "r" can never fire: stock.available is never < 0'),
+    # a rule only ever sees nodes that hold some of the item
+    ("stock.available <= 0", 'rule "r" can never fire: stock.available is never <= 0'),
+    ("item.qty < 1", 'rule "r" can never fire: item.qty is never < 1'),
     ("order.total > $100 and order.total < $50",
      'rule "r" can never fire: no value of order.total satisfies "order.total < $50" together with '
      "the rest of the condition"),
@@ -432,7 +435,7 @@ def test_rules_that_can_never_fire(condition, message):
 
 def test_rules_that_can_fire_get_no_warning():
     for condition in ("order.total > $50 and order.total < $100", "order.total >= $50 and order.total <= $50",
-                      'customer.tier is "A" or customer.tier is "B"', "distance <= 0 km",
+                      'customer.tier is "A" or customer.tier is "B"', "distance <= 0 km", "stock.available <= 1",
                       'customer.tier is "A" and customer.tier is "A"', "order.total < $0 or order.total > $1"):
         assert [p for p in rule_problems(condition) if p[2] == "warning"] == [], condition
 
