@@ -52,7 +52,9 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
         say("Try:\n  curl -s " + base + "/route -H 'Content-Type: application/json'" + auth
             + " -d '" + json.dumps(DEMO_ORDER) + "'")
     try:
-        uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
+        say(f"Steve is serving on {base} ({workers} worker{'s' if workers != 1 else ''}, database {db}); "
+        "press Ctrl+C to stop.")
+    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http="httptools", log_level="warning", access_log=False)
     finally:
         if metrics_dir is not None:     # the workers' metric files die with the run
