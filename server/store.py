@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any, Iterator
 
 import sqlite_utils
 
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000          # how long a write waits for the lock; STEVE_BUSY_TIMEOUT_MS overrides
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -90,14 +91,26 @@ def digest(document: Any) -> str:
     return hashlib.sha256(canonical(document).encode("utf-8")).hexdigest()
 
 
+def busy_timeout_ms() -> int:
+    """The busy timeout in milliseconds: STEVE_BUSY_TIMEOUT_MS, else 5000.
+    A write that cannot get the database lock within it is answered 503."""
+    raw = os.environ.get("STEVE_BUSY_TIMEOUT_MS", "").strip()
+    if not raw:
+        return BUSY_TIMEOUT_MS
+    if not raw.isdigit():
+        raise ValueError(f"STEVE_BUSY_TIMEOUT_MS must be a whole number of milliseconds, not {raw!r}")
+    return int(raw)
+
+
 class Store:
     """One per process. Not shared across fork: open it after workers start."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, busy_timeout: int | None = None):
         self.path = str(path)
+        self.busy_timeout = busy_timeout_ms() if busy_timeout is None else int(busy_timeout)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                               timeout=self.busy_timeout / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout:d}")    # an int: nothing to inject
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
