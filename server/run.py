@@ -8,8 +8,9 @@ import tempfile
 
 import uvicorn
 
+from .app import route_time_limit
 from .demo import DEMO_ORDER, load_demo
-from .store import Store
+from .store import Store, busy_timeout_ms
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -23,6 +24,11 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
     if not token and host not in LOOPBACK:
         raise SystemExit(f"steve: refusing to serve on {host} without a token: pass --token or set "
                          "STEVE_TOKEN (only loopback may run open)")
+    try:
+        busy_timeout_ms()
+        route_time_limit()
+    except ValueError as error:
+        raise SystemExit(f"steve: {error}") from None
     store = Store(db)
     try:
         if demo:
@@ -51,10 +57,10 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
         auth = ' -H "Authorization: Bearer $STEVE_TOKEN"' if token else ""
         say("Try:\n  curl -s " + base + "/route -H 'Content-Type: application/json'" + auth
             + " -d '" + json.dumps(DEMO_ORDER) + "'")
-    try:
-        say(f"Steve is serving on {base} ({workers} worker{'s' if workers != 1 else ''}, database {db}); "
+    say(f"Steve is serving on {base} ({workers} worker{'s' if workers != 1 else ''}, database {db}); "
         "press Ctrl+C to stop.")
-    uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
+    try:
+        uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http="httptools", log_level="warning", access_log=False)
     finally:
         if metrics_dir is not None:     # the workers' metric files die with the run
