@@ -34,6 +34,10 @@ import math
 from itertools import accumulate
 from operator import add, and_
 
+from time import monotonic
+
+from .limits import current as deadline, expired
+
 EPS = 1e-9
 INF = math.inf
 MAX_CHUNKS = 150        # deeper plans are left to the heuristic (recursion depth)
@@ -229,6 +233,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
     kg, fcost, is_open = [0.0] * N, [0.0] * N, [False] * N
     openl, alloc, key = [], [], inc.key
     complete = [True]
+    end = deadline()                 # the order's time limit (monotonic clock)
 
     def worse(av, lb):
         """True when every plan with these bounds loses to the incumbent."""
@@ -344,7 +349,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
         ld = lines[li]
         cands = ld.cands
         budget[0] -= 1 + len(openl) * (L - li)
-        if budget[0] < 0:
+        if budget[0] < 0 or monotonic() > end:      # work budget or the order's time limit
             raise OutOfBudget
         if len(alloc) >= MAX_CHUNKS:
             complete[0] = False
@@ -505,7 +510,7 @@ def improve(inc, inst, prim, off, max_evals=40_000):
     single chunk relocations (priced incrementally), then regroupings."""
     ls = _Local(inst, inc.alloc)
     best, evals, improved = ls.key(), 0, True
-    while improved and evals < max_evals:
+    while improved and evals < max_evals and not expired():
         improved = False
         for (index, src), a in sorted(ls.amount.items()):
             for dst, _, _, _, _ in ls.inst.line_of[index].cands:

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
+from . import limits
 from .costs import Reach, reaches
 from .geo import AddressError, Point, locate
 from .matching import Entity, FactBase
@@ -69,6 +70,7 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
                   for line in lines]
     situation = Situation(order, lines, ship_to, local, node_reach, base)
     for line in lines:
+        limits.check("working out the facts")
         for node in network.nodes:
             reason = _cannot_ship(node, line, stock, node_reach.get(node.id), live_nodes)
             if reason:

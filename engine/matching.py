@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from dsl.compiler import AllOf, AnyOf, Check, CompiledRule, Cond, NotOf, Rulebook
+from . import limits
 
 MAX_CHAIN = 10_000
 MAX_FIRINGS = 1_000_000
@@ -173,6 +174,7 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
     fired: set[tuple[int, str]] = set()
     firings: list[Firing] = []
     chain = Counter()
+    tests = 0
     restart = True
     while restart:
         restart = False
@@ -180,6 +182,9 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
             for entity in base.entities(rule.scope):
                 if (rule.index, entity.id) in fired:
                     continue
+                tests += 1
+                if not tests & 1023:
+                    limits.check("matching the rules")
                 if not holds(rule.condition, base.view(entity)):
                     continue
                 fired.add((rule.index, entity.id))

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from dsl.compiler import Rulebook
 from . import allocator as alloc
+from . import limits
 from .decision import Decision, Shipment, ShipmentLine, TraceEntry, cents
 from .effects import ALL_LINES, Verdict, applies, decide
 from .facts import OrderError, Situation, gather
@@ -40,9 +41,36 @@ COMPARE_LIMIT = 16      # nodes compared one by one in "not chosen: $X more than
 
 def route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
           order: Order | dict, *, matcher: Matcher | None = None,
-          live_nodes: Iterable[str] = (), now: dt.datetime | None = None) -> Decision:
+          live_nodes: Iterable[str] = (), now: dt.datetime | None = None,
+          time_limit: float | None = None) -> Decision:
     """Decide how to fulfil one order. Never raises for bad orders: they get
-    status "error" with what is wrong and where."""
+    status "error" with what is wrong and where.
+
+    `time_limit` bounds the wall-clock seconds spent (default:
+    engine.limits.TIME_LIMIT; math.inf for none): past it the allocator uses
+    the best plan found so far, and rules or facts that are still being
+    worked out give status "error" saying the order took too long."""
+    seconds = limits.TIME_LIMIT if time_limit is None else time_limit
+    with limits.deadline(seconds):
+        try:
+            return _route(rulebook, network, catalog, stock, order, matcher=matcher,
+                          live_nodes=live_nodes, now=now)
+        except limits.OutOfTime as error:
+            order_id = order.id if isinstance(order, Order) else (
+                order.get("id") if isinstance(order, dict) else None)
+            lines = len(order.lines) if isinstance(order, Order) else len(order.get("lines") or ())
+            message = (f"deciding this order took longer than the limit of {seconds:g} s "
+                       f"({error.stage}: {lines} lines, {len(network.nodes)} nodes, "
+                       f"{len(rulebook.rules)} rules); it was not routed: split the order or "
+                       "simplify the playbook")
+            return Decision(str(order_id or ""), "error", playbook={"name": rulebook.name,
+                                                                     "version": rulebook.version},
+                            errors=({"loc": "order", "msg": message},))
+
+
+def _route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
+           order: Order | dict, *, matcher: Matcher | None = None,
+           live_nodes: Iterable[str] = (), now: dt.datetime | None = None) -> Decision:
     playbook = {"name": rulebook.name, "version": rulebook.version}
     if not isinstance(order, Order):
         try:
@@ -172,7 +200,8 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         max_shipments=1 if complete else verdict.max_shipments, ship_complete=complete)
     plan = alloc.solve(problem)
     if plan is None:
-        reason = alloc.explain_infeasible(problem)
+        reason = "no plan found within the time limit for one order" if limits.expired() else \
+            alloc.explain_infeasible(problem)
         if not candidates:
             reason = _nothing_can_ship(situation, blocked)
         return Decision(order.id, "held", reason=f"cannot be served now: {reason}",
@@ -215,6 +244,9 @@ def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str]) -> d
     if len(eligible) > COMPARE_LIMIT:
         eligible = sorted(eligible, key=lambda n: _single_estimate(problem, n))[:COMPARE_LIMIT]
     for node_id in eligible:
+        if limits.expired():
+            out[node_id] = "not chosen: not compared (the order reached its time limit)"
+            continue
         other = alloc.solve(problem, require_node=node_id)
         if other is None:
             out[node_id] = "not chosen: cannot be part of a plan that serves the whole order"

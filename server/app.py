@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from engine import limits
 from engine.models import Catalog, Network
 from . import schemas
 from .metrics import Metrics
@@ -381,7 +382,21 @@ ROUTES = [
 ]
 
 
+def route_time_limit() -> float | None:
+    """Seconds one order may take to decide, from STEVE_ROUTE_TIME_LIMIT_MS
+    (None when unset: the engine's default, engine.limits.TIME_LIMIT)."""
+    raw = os.environ.get("STEVE_ROUTE_TIME_LIMIT_MS", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) == 0:
+        raise ValueError(f"STEVE_ROUTE_TIME_LIMIT_MS must be a positive whole number of milliseconds, "
+                         f"not {raw!r}")
+    return int(raw) / 1000
+
+
 def create_app(db: str | None = None, token: str | None = None, max_body: int | None = None) -> Starlette:
+    if route_time_limit() is not None:      # one process, one server: a process-wide setting
+        limits.configure(route_time_limit())
     db = db or os.environ.get("STEVE_DB", "steve.db")
     token = token if token is not None else os.environ.get("STEVE_TOKEN") or None
     max_body = max_body or int(os.environ.get("STEVE_MAX_BODY", DEFAULT_MAX_BODY))
