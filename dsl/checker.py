@@ -406,8 +406,9 @@ class _Checker:
         import datetime as dt
         try:
             dt.date.fromisoformat(str(value.value))
-        except ValueError:
-            self.error(value.span, f"{value.text} is not a date (YYYY-MM-DD)")
+        except ValueError as error:
+            reason = str(error).replace("day is", "the day is").replace("month must", "the month must")
+            self.error(value.span, f"{value.text} is not a date on the calendar ({reason})")
 
     def check_group_name(self, value: n.Value) -> None:
         name = str(value.value)
@@ -428,6 +429,12 @@ class _Checker:
     def check_action(self, action: n.Action, rule: n.Rule, scope: str) -> None:
         kind = action.kind
         self.note_money(action.amount)
+        if kind in ("optimize", "split_penalty", "max_shipments") and action.span.column == 1 \
+                and action.span.line != rule.span.line:
+            words = n.describe(action)
+            self.warning(action.span, f'`{words}` here is an action of rule "{rule.name}" (it applies only '
+                         "when that rule fires); to set it for every order, move it before the first rule, "
+                         "or indent it to show it belongs to the rule")
         if kind in f.CANDIDATE_ACTIONS and scope != f.CANDIDATE:
             verb = kind.split("_")[0]
             looks = "the order" if scope == f.ORDER else "order lines but no node"

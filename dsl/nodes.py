@@ -196,3 +196,43 @@ class Playbook:
     @property
     def rules(self) -> tuple[Rule, ...]:
         return tuple(s for s in self.statements if isinstance(s, Rule))
+
+
+def describe(action: Action) -> str:
+    """The action in canonical playbook words (explanations and `steve fmt`)."""
+    kind, target = action.kind, action.target
+    amount = action.amount.text if action.amount is not None else ""
+    because = f' because "{action.reason}"' if action.reason is not None else ""
+    if kind == "keep":
+        units = "unit" if action.amount.value == 1 else "units"
+        return f"keep {amount} {units}{because}"
+    if kind == "use_carrier":
+        service = f' service "{action.service}"' if action.service is not None else ""
+        return f'use carrier "{target}"{service}'
+    if kind == "set_field":
+        return f"set {action.field.text} to {action.value.text}"
+    return {
+        "exclude_node": f"exclude node{because}",
+        "exclude_named_node": f'exclude node "{target}"{because}',
+        "exclude_group": f'exclude group "{target}"{because}',
+        "avoid_node": f"avoid node{because}",
+        "avoid_named_node": f'avoid node "{target}"{because}',
+        "avoid_group": f'avoid group "{target}"{because}',
+        "prefer_node": f"prefer node by {amount}",
+        "prefer_named_node": f'prefer node "{target}" by {amount}',
+        "penalize_node": f"penalize node by {amount}",
+        "penalize_named_node": f'penalize node "{target}" by {amount}',
+        "route_to_node": f'route to node "{target}"',
+        "route_to_pickup": "route to pickup node",
+        "optimize": f"optimize {target}",
+        "ship_complete": "ship complete",
+        "max_shipments": f"max shipments {amount}",
+        "split_penalty": f"split penalty {amount}",
+        "avoid_carrier": f'avoid carrier "{target}"',
+        "surcharge": f'surcharge carrier "{target}" by {amount}',
+        "allow_transit": "allow in-transit",
+        "allow_vendors": "allow vendors",
+        "hold": f"hold order{because}",
+        "tag_order": f'tag order "{target}"',
+        "tag_customer": f'tag customer "{target}"',
+    }[kind]

@@ -94,7 +94,8 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
             elif kind == "keep":
                 key = (rule.index, entity.node, skus[line])
                 keep_by_rule[key] = max(keep_by_rule.get(key, 0), int(effect.amount))
-                texts.append(f"keep {int(effect.amount)} units of {skus[line]} at {entity.node}"
+                units = "unit" if int(effect.amount) == 1 else "units"
+                texts.append(f"keep {int(effect.amount)} {units} of {skus[line]} at {entity.node}"
                              + (f": {effect.reason}" if effect.reason else ""))
             elif kind in ("exclude_named_node", "avoid_named_node", "prefer_named_node",
                           "penalize_named_node", "exclude_group", "avoid_group"):

@@ -196,7 +196,7 @@ def test_header_not_first_and_twice():
     ('order.shipto.state is "FL"', 14, 'unknown field "shipto.state" of order; did you mean "ship_to.state"?'),
     ("today is tusday", 17, 'unknown weekday "tusday"; did you mean "tuesday"?'),
     ("today after tuesday", 20, "`after` needs a date here, e.g. 2026-11-27"),
-    ("today is 2026-02-30", 17, "2026-02-30 is not a date (YYYY-MM-DD)"),
+    ("today is 2026-02-30", 17, "2026-02-30 is not a date on the calendar (the day is out of range for month)"),
     ("now after 25:00", 18, "25:00 is not a time of day (00:00 to 23:59)"),
     ("distance > $20", 19, "cannot compare distance (a distance) with $20 (money); write a distance such as 1500 km"),
     ('order.total > "100"', 22,
