@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from dsl.compiler import Rulebook
 from . import allocator as alloc
+from . import compare, fastmatch
 from . import limits
 from .decision import Decision, Shipment, ShipmentLine, TraceEntry, cents
 from .effects import ALL_LINES, Verdict, applies, decide
@@ -23,13 +24,16 @@ from .models import Catalog, Network, Order
 from .stock import Stock
 
 Matcher = Callable[[Rulebook, Any], list]
-MATCHERS = ("python", "durable")
+MATCHERS = ("compiled", "python", "durable")
 
 
 def matcher_named(name: str) -> Matcher:
-    """The rule matcher called `name`: "python" (the default, engine/matching.py)
-    or "durable" (the durable_rules reference, engine/durable_engine.py). Both
-    give the same firings in the same order."""
+    """The rule matcher called `name`: "compiled" (the default,
+    engine/fastmatch.py), "python" (the reference interpreter,
+    engine/matching.py) or "durable" (durable_rules, engine/durable_engine.py).
+    All give the same firings in the same order."""
+    if name == "compiled":
+        return fastmatch.run_rules
     if name == "python":
         return run_rules
     if name == "durable":
@@ -86,7 +90,7 @@ def _route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
         return Decision(order.id, "error", playbook=playbook,
                         errors=tuple({"loc": loc, "msg": msg} for loc, msg in error.problems))
     try:
-        firings = (matcher or run_rules)(rulebook, situation.base)
+        firings = (matcher or fastmatch.run_rules)(rulebook, situation.base)
     except RuleLoopError as error:
         return Decision(order.id, "error", playbook=playbook,
                         errors=({"loc": "playbook", "msg": str(error)},))
@@ -243,11 +247,15 @@ def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str]) -> d
     out = {}
     if len(eligible) > COMPARE_LIMIT:
         eligible = sorted(eligible, key=lambda n: _single_estimate(problem, n))[:COMPARE_LIMIT]
+    if compare.is_big(problem, eligible):       # estimated: see engine/compare.py
+        out = compare.estimate(problem, plan, eligible, avoid_notes, than,
+                               {ln.index: ln.sku for ln in problem.lines})
+        eligible = []
     for node_id in eligible:
         if limits.expired():
             out[node_id] = "not chosen: not compared (the order reached its time limit)"
             continue
-        other = alloc.solve(problem, require_node=node_id)
+        other = compare.forced(problem, node_id, plan)
         if other is None:
             out[node_id] = "not chosen: cannot be part of a plan that serves the whole order"
             continue
