@@ -210,8 +210,23 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
     return Diagnostic(file, line, column, "error", message, end, source_line)
 
 
+# Units people write that the language spells differently.
+_UNIT_HINTS = {
+    "miles": "mi", "mile": "mi", "kilometers": "km", "kilometres": "km", "kms": "km",
+    "pounds": "lb", "pound": "lb", "kgs": "kg", "kilograms": "kg", "kilos": "kg",
+    "weeks": "days (2 weeks = 14 days)", "week": "days (1 week = 7 days)",
+    "minutes": "hours (90 minutes = 1.5 hours)", "mins": "hours", "hrs": "hours", "hr": "hour",
+    "pm": "a 24-hour time such as 15:00", "am": "a 24-hour time such as 09:00",
+    "dollars": "$ before the amount, e.g. $4.50", "percent": "% after the number, e.g. 40%",
+}
+
+
 def _label(error: UnexpectedToken, text: str) -> str | None:
     token_type, accepts = error.token.type, set(error.accepts or error.expected)
+    word = str(error.token).lower()
+    if word in _UNIT_HINTS and token_type == "NAME":
+        return (f'"{error.token}" is not a unit Steve knows; write {_UNIT_HINTS[word]} '
+                "(units: km, mi, kg, lb, days, hours, %, $)")
     if token_type in _SETTING_WORDS and "RULE" in accepts:
         return "the header and settings come before the first rule"
     if token_type in _ACTION_WORDS and "THEN" in accepts and token_type not in accepts:

@@ -560,3 +560,18 @@ def test_the_parser_is_built_once(monkeypatch):
 def test_check_never_raises_on_syntax_errors():
     diagnostics = dsl.check('playbook "t"\nrule x', "t.playbook")
     assert diagnostics and all(d.severity == "error" for d in diagnostics)
+
+
+@pytest.mark.parametrize("condition, column, hint", [
+    ("distance > 1000 miles", 31, "write mi"),
+    ("item.weight > 20 pounds", 32, "write lb"),
+    ("transit > 2 weeks", 27, "write days (2 weeks = 14 days)"),
+    ("now after 3pm", 26, "write a 24-hour time such as 15:00"),
+])
+def test_units_people_write_get_a_hint(condition, column, hint):
+    text = f'playbook "units"\nrule "r" when {condition} then ship complete\n'
+    [problem] = dsl.check(text, "units.playbook")
+    word = condition.split()[-1].lstrip("0123456789")
+    assert (problem.line, problem.column) == (2, column)
+    assert problem.message == (f'unexpected "{word}": "{word}" is not a unit Steve knows; {hint} '
+                               "(units: km, mi, kg, lb, days, hours, %, $)")
