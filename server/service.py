@@ -264,12 +264,19 @@ class Service:
             rows = self.store.stock_rows(conn, [item.sku])
         keep_rules = [r for r in rulebook.rules if r.scope == "candidate" and _order_free(r)
                       and any(e.kind in ("keep", "exclude_node") for e in r.effects)]
-        nodes, kept, by_kind = {}, {}, {}
+        nodes, kept, by_kind, not_usable = {}, {}, {}, {}
+        allowed = _allowed_kinds(rulebook, _availability_item_facts(item))
         for node_id, sku, on_hand, reserved in sorted(rows):
             node = network.node(node_id)
             if node is None or node.status != "live" or not node.ships:
                 continue
             available = max(0, on_hand - reserved)
+            if node.kind in ("vendor", "transit") and node.kind not in allowed:
+                if available:
+                    words = "drop-ship vendor" if node.kind == "vendor" else "in-transit stock"
+                    not_usable[node_id] = {"units": available, "why": f"{words}: no rule allows it for "
+                                           "this item on every order"}
+                continue
             facts = _availability_facts(node, item, on_hand, reserved)
             firing = [r for r in keep_rules if holds(r.condition, facts)]
             hold_back = sum(int(e.amount) for r in firing for e in r.effects if e.kind == "keep")
@@ -281,7 +288,7 @@ class Service:
                 kept[node_id] = min(hold_back, available)
             by_kind[node.kind] = by_kind.get(node.kind, 0) + units
         return {"sku": item.sku, "total": sum(nodes.values()), "nodes": nodes, "kept": kept,
-                "by_kind": by_kind}
+                "by_kind": by_kind, "not_usable": not_usable}
 
     # ---- documents ------------------------------------------------------------------------
     def get_document(self, name: str) -> dict:
@@ -291,10 +298,29 @@ class Service:
         return body
 
     def put_network(self, network: Network, actor: str | None) -> dict:
+        """Replace the network, unless that would strand reserved units at a
+        node it drops or leave the live playbook naming nodes or carriers
+        that no longer exist (409, nothing written)."""
         body = json.loads(network.model_dump_json(exclude_none=True))
         with self.store.write() as conn:
+            self._network_fits(conn, network)
             revision = self.store.put_document(conn, "network", body, actor)
         return {"revision": revision, "nodes": len(network.nodes), "carriers": len(network.carriers)}
+
+    def _network_fits(self, conn, network: Network) -> None:
+        ids = {n.id for n in network.nodes}
+        stranded = conn.execute("SELECT node, SUM(qty), GROUP_CONCAT(DISTINCT order_id) FROM reservations "
+                                "WHERE state = 'active' GROUP BY node").fetchall()
+        problems = [{"loc": "nodes", "msg": f"node {node} has {units} unit(s) reserved for open orders "
+                     f"({orders}); ship or cancel them before removing it"}
+                    for node, units, orders in stranded if node not in ids]
+        active = conn.execute("SELECT text FROM playbooks WHERE active = 1").fetchone()
+        if active is not None:
+            known = KnownIds(frozenset(ids), frozenset(c.id for c in network.carriers))
+            problems += [{"loc": f"playbook line {d.line}", "msg": f"the active playbook: {d.message}"}
+                         for d in dsl.check(active[0], "playbook", known) if d.severity == "error"]
+        if problems:
+            raise Conflict("the new network does not fit what is live: " + problems[0]["msg"], problems)
 
     def put_catalog(self, catalog: Catalog, actor: str | None) -> dict:
         body = json.loads(catalog.model_dump_json(exclude_none=True))
@@ -458,6 +484,26 @@ def _playbook_file(name: str) -> str:
 def _order_free(rule) -> bool:
     """A rule whose condition reads only node, stock and item facts."""
     return all(key.split(".")[0] in ("node", "stock", "item") for key in rule.keys)
+
+
+def _allowed_kinds(rulebook, item_facts: dict) -> set[str]:
+    """Node kinds that need a rule's permission (vendor, transit) and that a
+    rule reading only the item allows for this item, whatever the order."""
+    allowed = set()
+    for rule in rulebook.rules:
+        if rule.scope == "candidate" or not all(k.startswith("item.") for k in rule.keys):
+            continue
+        kinds = {"vendor" for e in rule.effects if e.kind == "allow_vendors"} | \
+            {"transit" for e in rule.effects if e.kind == "allow_transit"}
+        if kinds and holds(rule.condition, item_facts):
+            allowed |= kinds
+    return allowed
+
+
+def _availability_item_facts(item) -> dict:
+    return {"item.sku": item.sku, "item.name": item.name, "item.qty": 1, "item.price": item.price,
+            "item.margin": item.margin, "item.category": item.category, "item.weight": item.weight,
+            "item.tags": frozenset(item.tags)}
 
 
 def _availability_facts(node, item, on_hand: int, reserved: int) -> dict:
