@@ -267,12 +267,27 @@ def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str]) -> d
             out[node_id] = f"not chosen: {slower} day{'s' if slower != 1 else ''} slower than {than}"
             continue
         delta = other.value - plan.value
-        if problem.objective == "balanced":
-            delta += problem.day_value * (other.days - plan.days)
-        out[node_id] = f"not chosen: ${cents(max(delta, 0.0)):,.2f} more than {than}"
+        out[node_id] = f"not chosen: ${cents(max(delta, 0.0)):,.2f} more than {than}" + \
+            _breakdown(problem, plan, other, delta)
     for node_id in sorted({c.node for c in problem.candidates} - used - set(out)):
         out[node_id] = "not chosen: more costly than " + than
     return out
+
+
+def _breakdown(problem, plan, other, delta: float) -> str:
+    """What the difference in the objective is made of, when it is not all
+    shipping cost: " (shipping $7.62 more, split penalty $5.00 more)"."""
+    shipping = other.cost - plan.cost
+    split = problem.split_penalty * (len(other.shipments) - len(plan.shipments))
+    days = problem.day_value * (other.days - plan.days) if problem.objective == "balanced" else 0.0
+    rules = delta - shipping - split - days
+    parts = [(label, amount) for label, amount in (("shipping", shipping), ("split penalty", split),
+                                                   ("delivery days", days), ("rule penalties", rules))
+             if abs(amount) >= 0.005]
+    if not parts or [label for label, _ in parts] == ["shipping"]:
+        return ""
+    words = [f"{label} ${cents(abs(amount)):,.2f} {'more' if amount > 0 else 'less'}" for label, amount in parts]
+    return " (" + ", ".join(words) + ")"
 
 
 def _single_estimate(problem, node_id: str) -> float:

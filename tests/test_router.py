@@ -67,6 +67,9 @@ def test_denver_parka_explains_every_node(seed):
     assert got["nodes"]["DEN-STORE"] == ('excluded by rule "Protect store floor stock" (seed.playbook:15): '
                                          "keep the last units for walk-in customers")
     assert got["nodes"]["OH-DC"] == "not chosen: $2.01 more than TX-DC"
+    # when the difference is not all freight, the reason says what it is made of
+    assert got["nodes"]["CHI-HUB"] == ("not chosen: $17.53 more than TX-DC "
+                                       "(shipping $2.53 more, rule penalties $15.00 more)")
     assert got["nodes"]["MIA-STORE"] == "shadow node (used only in what-if runs)"
     assert got["nodes"]["SEA-STORE"] == "no stock of PARKA-M-RED"
     assert got["nodes"]["GARAGE"].startswith('not chosen: avoided by rule "The garage is the last resort"')
@@ -170,5 +173,5 @@ def test_durable_matcher_gives_the_same_bytes(seed, demo, folder, scenarios):
 
 
 def test_unknown_matcher_is_refused():
-    with pytest.raises(ValueError, match="unknown matcher 'rete'; choose one of python, durable"):
+    with pytest.raises(ValueError, match="unknown matcher 'rete'; choose one of compiled, python, durable"):
         engine.matcher_named("rete")
