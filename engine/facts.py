@@ -60,8 +60,18 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
     ship_to = _ship_to(order)
     local = _local_time(order, timezone, now)
     skus = {line.sku for line in lines}
-    stocked = [n for n in network.nodes if any(stock.available(n.id, sku) > 0 for sku in skus)
-               or n.id == order.pickup_node]
+    levels = stock.levels
+    # available units per (node, sku) of this order, looked up once
+    available, has_stock = {}, {order.pickup_node}
+    for node in network.nodes:
+        node_id = node.id
+        for sku in skus:
+            level = levels.get((node_id, sku))
+            if level is not None:
+                units = available[node_id, sku] = max(0, level[0] - level[1])
+                if units > 0:
+                    has_stock.add(node_id)
+    stocked = [n for n in network.nodes if n.id in has_stock]
     node_reach = reaches(stocked, network.carriers, ship_to, local.date())
     base = FactBase(_order_facts(order, lines, local), [], [])
     if base.order["order.ship_to.state"] is None and ship_to.state:
@@ -69,28 +79,40 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
     base.lines = [Entity(f"line:{line.index}", "line", line.index, None, _line_facts(line))
                   for line in lines]
     situation = Situation(order, lines, ship_to, local, node_reach, base)
+    nodes = [(node, node.id, _node_reason(node, live_nodes)) for node in network.nodes]
+    static: dict[str, tuple] = {}       # node -> (its node.* facts, fastest lane)
+    unavailable = situation.unavailable
     for line in lines:
         limits.check("working out the facts")
-        for node in network.nodes:
-            reason = _cannot_ship(node, line, stock, node_reach.get(node.id), live_nodes)
-            if reason:
-                situation.unavailable.setdefault(node.id, []).append(reason)
+        sku, no_stock = line.sku, f"no stock of {line.sku}"
+        for node, node_id, reason in nodes:
+            if reason is None:
+                if available.get((node_id, sku), 0) <= 0:
+                    reason = no_stock
+                else:
+                    reach = node_reach.get(node_id)
+                    if reach is None or not reach.lanes:
+                        reason = "no carrier serves this route"
+            if reason is not None:
+                if node_id in unavailable:
+                    unavailable[node_id].append(reason)
+                else:
+                    unavailable[node_id] = [reason]
                 continue
-            lane = node_reach[node.id].cheapest(line.weight * line.qty)
-            fastest = node_reach[node.id].fastest()
-            facts = {
-                "node.id": node.id, "node.name": node.name, "node.kind": node.kind,
-                "node.region": node.region, "node.state": node.state, "node.country": node.country,
-                "node.tags": frozenset(node.tags), "node.load": _load(node, stock),
-                "node.handling": node.handling, "node.capacity": node.capacity,
-                "stock.on_hand": stock.on_hand(node.id, line.sku),
-                "stock.reserved": stock.reserved(node.id, line.sku),
-                "stock.available": stock.available(node.id, line.sku),
-                "distance": node_reach[node.id].km, "transit": fastest.days,
-                "cost": lane.fixed + lane.per_kg * line.weight * line.qty,
-            }
-            base.candidates.append(Entity(f"cand:{line.index}:{node.id}", "candidate",
-                                          line.index, node.id, facts))
+            known = static.get(node_id)
+            if known is None:
+                known = static[node_id] = (_node_facts(node, stock), reach.fastest())
+            lane = reach.cheapest(line.weight * line.qty)
+            level = levels[node_id, sku]
+            facts = dict(known[0])
+            facts["stock.on_hand"] = level[0]
+            facts["stock.reserved"] = level[1]
+            facts["stock.available"] = available[node_id, sku]
+            facts["distance"] = reach.km
+            facts["transit"] = known[1].days
+            facts["cost"] = lane.fixed + lane.per_kg * line.weight * line.qty
+            base.candidates.append(Entity(f"cand:{line.index}:{node_id}", "candidate",
+                                          line.index, node_id, facts))
     return situation
 
 
@@ -166,15 +188,19 @@ def _load(node, stock: Stock) -> float:
     return base
 
 
-def _cannot_ship(node, line: Line, stock: Stock, reach: Reach, live_nodes: frozenset[str]) -> str | None:
+def _node_reason(node, live_nodes: frozenset[str]) -> str | None:
+    """Why the node cannot ship anything, or None."""
     if node.status == "off" and node.id not in live_nodes:
         return "node is off"
     if node.status == "shadow" and node.id not in live_nodes:
         return "shadow node (used only in what-if runs)"
     if not node.ships:
         return "does not ship orders"
-    if stock.available(node.id, line.sku) <= 0:
-        return f"no stock of {line.sku}"
-    if reach is None or not reach.lanes:
-        return "no carrier serves this route"
     return None
+
+
+def _node_facts(node, stock: Stock) -> dict:
+    return {"node.id": node.id, "node.name": node.name, "node.kind": node.kind,
+            "node.region": node.region, "node.state": node.state, "node.country": node.country,
+            "node.tags": frozenset(node.tags), "node.load": _load(node, stock),
+            "node.handling": node.handling, "node.capacity": node.capacity}
