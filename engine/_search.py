@@ -158,7 +158,8 @@ class Instance:
             self.feasible = False
 
     def canonical(self, alloc):
-        """Tie-break key: fewer shipments, node ids, carrier ids, then lines."""
+        """Tie-break key: fewer shipments, fewer pieces (a line split over
+        two nodes is two pieces), node ids, carrier ids, then lines."""
         by_node = {}
         for index, n, a in alloc:
             by_node.setdefault(n, []).append((index, a))
@@ -169,7 +170,7 @@ class Instance:
             nodes.append(self.node_ids[n])
             carriers.append(pick_carrier(self.full[n], kg)[3])
             parts.append(part)
-        return len(nodes), tuple(nodes), tuple(carriers), tuple(parts)
+        return len(nodes), len(alloc), tuple(nodes), tuple(carriers), tuple(parts)
 
 
 class Incumbent:

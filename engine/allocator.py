@@ -13,7 +13,8 @@ where value = sum of shipment costs + split_penalty * (shipments - 1)
 for "balanced".  Values within 1e-9 are equal.
 
 Tie-break among plans with equal keys (input-order independent): fewer
-shipments, then the tuple of sorted node ids, then the tuple of carrier ids
+shipments, then fewer pieces (a line split over two nodes is two pieces: no
+split when an unsplit plan is as good), then the tuple of sorted node ids, then the tuple of carrier ids
 (in node order), then the ((line index, qty), ...) tuple per shipment -- each
 compared lexicographically -- among the plans the search enumerates: a line
 whose sku no other line has splits with at most one chunk that is neither

@@ -412,6 +412,18 @@ def test_ties_are_broken_deterministically():
         assert solve(shuffled(p, rng)) == plan
 
 
+def test_no_split_when_an_unsplit_plan_is_as_good():
+    # Both nodes ship anyway (P only at B, Q only at A) with the same per-kg rate, so
+    # moving a unit of M between them costs nothing: the plan must not split M.
+    carriers = {"A": [opt("c", 5, per_kg=0.5)], "B": [opt("c", 5, per_kg=0.5)]}
+    p = problem([("M", 2, 1.0), ("P", 1, 1.0), ("Q", 1, 1.0)], carriers,
+                {0: ["A", "B"], 1: ["B"], 2: ["A"]},
+                {("A", "M"): 50, ("B", "M"): 50, ("B", "P"): 5, ("A", "Q"): 5})
+    plan = solve(p)
+    pieces = [(line, s.node) for s in plan.shipments for line, _ in s.lines]
+    assert sorted(pieces) == [(0, "A"), (1, "B"), (2, "A")]
+
+
 def test_determinism_under_shuffled_inputs():
     rng = random.Random(11)
     for _ in range(200):
