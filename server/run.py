@@ -54,8 +54,8 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
             "or start with --demo.")
     else:
         import json
-        auth = ' -H "Authorization: Bearer $STEVE_TOKEN"' if token else ""
-        say("Try:\n  curl -s " + base + "/route -H 'Content-Type: application/json'" + auth
+        # /route is a dry run: it needs no token even when one is configured
+        say("Try:\n  curl -s " + base + "/route -H 'Content-Type: application/json'"
             + " -d '" + json.dumps(DEMO_ORDER) + "'")
     say(f"Steve is serving on {base} ({workers} worker{'s' if workers != 1 else ''}, database {db}); "
         "press Ctrl+C to stop.")
