@@ -105,8 +105,9 @@ def fmt(playbooks, check_only):
 @click.option("--stock", required=True, type=click.Path(), help="Stock CSV: node,sku,on_hand.")
 @click.option("--explain", is_flag=True, help="Print the decision for people instead of JSON.")
 @click.option("--with-node", "with_nodes", multiple=True, help="Treat this shadow/off node as live (what-if).")
-@click.option("--matcher", type=click.Choice(engine.MATCHERS), default="python", show_default=True,
-              help="Rule matcher: python (fast) or durable (the durable_rules reference); same decisions.")
+@click.option("--matcher", type=click.Choice(engine.MATCHERS), default="compiled", show_default=True,
+              help="Rule matcher: compiled (fastest), python (the reference interpreter) or durable "
+                   "(durable_rules); same decisions.")
 @clean_errors
 def route(order, playbook, network, catalog, stock, explain, with_nodes, matcher):
     """Route one order (a JSON file, or - for stdin) and print the decision."""
@@ -165,8 +166,9 @@ def simulate(**options):
 @click.option("--token", envvar="STEVE_TOKEN", help="Bearer token required for writes (or STEVE_TOKEN).")
 @click.option("--max-body", default=1_000_000, show_default=True, type=int, help="Largest request body, bytes.")
 @click.option("--demo", is_flag=True, help="Load the bundled demo into an empty database.")
-@click.option("--matcher", type=click.Choice(engine.MATCHERS), default="python", show_default=True,
-              help="Rule matcher: python (fast) or durable (the durable_rules reference).")
+@click.option("--matcher", type=click.Choice(engine.MATCHERS), default="compiled", show_default=True,
+              help="Rule matcher: compiled (fastest), python (the reference interpreter) or durable "
+                   "(durable_rules); same decisions.")
 @clean_errors
 def serve(db, host, port, workers, token, max_body, demo, matcher):
     """Run the HTTP service."""
