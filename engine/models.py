@@ -9,13 +9,47 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+import functools
+import types
+import typing
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 NodeKind = Literal["warehouse", "store", "3pl", "vendor", "transit"]
 
 
+@functools.cache
+def _kinds(annotation) -> frozenset:
+    """The types a field takes, None left out."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return frozenset(typing.get_args(annotation)) - {type(None)}
+    return frozenset({annotation})
+
+
+def json_kinds(model: type[BaseModel], value, info: ValidationInfo):
+    """pydantic's lax mode turns true/false into 1/0 for a number, 0, 1, "no"
+    or "yes" into a flag and a number into a date (seconds since 1970).
+    Refuse them, so that `"on_hand": true`, `"ships": "no"` or `"eta": 0` is
+    an error rather than one unit, a guess or a day in 1970."""
+    if info.field_name is None:
+        return value
+    kinds = _kinds(model.model_fields[info.field_name].annotation)
+    if isinstance(value, bool) and kinds and kinds <= {int, float}:
+        raise ValueError("a number is needed here, not true or false")
+    if kinds == {bool} and not isinstance(value, bool):
+        raise ValueError("true or false is needed here")
+    if isinstance(value, (int, float)) and kinds & {dt.date, dt.datetime} and not kinds & {int, float, str}:
+        raise ValueError("a date is written as text: 2026-11-27, or 2026-11-27T10:15:00-05:00 with a time")
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_kinds(cls, value, info: ValidationInfo):
+        return json_kinds(cls, value, info)
 
 
 class Node(_Model):
@@ -134,7 +168,8 @@ class Customer(_Model):
 class ShipTo(_Model):
     country: str = "US"
     state: str | None = None
-    zip: str | None = None
+    zip: str | None = Field(default=None, json_schema_extra={  # a number is taken as its digits
+        "anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]})
     city: str | None = None
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
@@ -142,7 +177,7 @@ class ShipTo(_Model):
     @field_validator("zip", mode="before")
     @classmethod
     def _zip_text(cls, value):
-        return str(value) if isinstance(value, int) else value
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class OrderLine(_Model):

@@ -6,14 +6,19 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import models_json_schema
 
-from engine.models import Catalog, Network, Order
+from engine.models import Catalog, Network, Order, json_kinds
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_kinds(cls, value, info: ValidationInfo):
+        return json_kinds(cls, value, info)
 
 
 class StockCount(_Body):
@@ -224,10 +229,21 @@ def _json(model_or_schema, description: str = "") -> dict:
     return {"description": description or "OK", "content": {"application/json": {"schema": schema}}}
 
 
+def _busy() -> dict:
+    """503: nothing to route with yet, or the database stayed locked past the busy timeout."""
+    answer = _json(ErrorOut, "not ready, or the database is busy: retry after Retry-After seconds")
+    answer["headers"] = {"Retry-After": {"required": True, "description": "seconds to wait before retrying",
+                                         "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
+    return answer
+
+
 def _op(summary: str, responses: dict, body=None, write: bool = False, params: list[str] = ()) -> dict:
     operation = {"summary": summary, "responses": {str(k): v for k, v in responses.items()}}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        operation["responses"].setdefault("400", _json(ErrorOut, "the body is not JSON (or not UTF-8 text)"))
+        operation["responses"].setdefault("413", _json(ErrorOut, "the body is larger than the limit"))
+    operation["responses"]["503"] = _busy()
     if write:
         operation["security"] = [{"bearer": []}]
         operation["responses"].setdefault("401", _json(ErrorOut, "a token is needed"))
@@ -248,10 +264,10 @@ def openapi_document() -> dict:
     paths = {
         "/health": {"get": _op("Liveness and the active playbook version", {200: _json(anything)})},
         "/route": {"post": _op("Decision for an order, nothing reserved (dry run)",
-                               {200: _json(DecisionOut), 503: error}, _ref(Order))},
+                               {200: _json(DecisionOut)}, _ref(Order))},
         "/orders": {"post": _op("Route and reserve atomically; idempotent on the order id",
                                 {201: _json(DecisionOut, "placed"), 200: _json(DecisionOut, "a repeat"),
-                                 409: error, 503: error}, _ref(Order), write=True)},
+                                 409: error}, _ref(Order), write=True)},
         "/orders/{order_id}": {"get": _op("The stored decision with its explanation",
                                           {200: _json(anything), 404: error}, params=["order_id"])},
         "/orders/{order_id}/cancel": {"post": _op("Release the order's reservations",
@@ -269,11 +285,15 @@ def openapi_document() -> dict:
                                       {201: _json(anything), 200: _json(anything, "a repeat"), 409: error},
                                       _ref(StockAdjustment), write=True)},
         "/network": {"get": _op("The network", {200: _json(Network), 404: error}),
-                     "put": _op("Replace the network", {200: _json(anything)}, _ref(Network), write=True)},
+                     "put": _op("Replace the network (409 if it would strand reserved units or break the "
+                                "live playbook)", {200: _json(anything), 409: error}, _ref(Network), write=True)},
         "/catalog": {"get": _op("The catalog", {200: _json(Catalog), 404: error}),
                      "put": _op("Replace the catalog", {200: _json(anything)}, _ref(Catalog), write=True)},
         "/playbooks/check": {"post": _op("Diagnostics for playbook text",
-                                         {200: _json(CheckOut), 422: _json(CheckOut)}, _ref(PlaybookIn))},
+                                         {200: _json(CheckOut), 422: _json(
+                                             {"anyOf": [_ref(CheckOut), _ref(ErrorOut)]},
+                                             "diagnostics with errors, or a body that is not a playbook")},
+                                         _ref(PlaybookIn))},
         "/playbooks": {"get": _op("Playbook versions", {200: _json(anything)}),
                        "post": _op("Store a new version (must check clean)",
                                    {201: _json(anything), 200: _json(anything)}, _ref(PlaybookIn), write=True)},
@@ -290,7 +310,7 @@ def openapi_document() -> dict:
         "/simulate": {"post": _op("What-if over posted orders against a copy of the current stock: a "
                                   "candidate playbook and/or node changes against a baseline; metrics, "
                                   "deltas and the orders decided differently (nothing reserved or stored)",
-                                  {200: _json(SimulateOut), 404: error, 503: error}, _ref(SimulateIn))},
+                                  {200: _json(SimulateOut), 404: error}, _ref(SimulateIn))},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
             "description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     }
