@@ -208,8 +208,9 @@ async def check_playbook(request: Request):
 async def add_playbook(request: Request):
     require_token(request)
     playbook = await playbook_text(request)
+    # the version keeps the author it was sent with; the audit log names who sent it
     result, created = await run_in_threadpool(service(request).add_playbook, playbook.text,
-                                              playbook.author or actor(request))
+                                              playbook.author or actor(request), actor(request))
     result["diagnostics"] = [_diagnostic(d) for d in result["diagnostics"]]
     return ok(result, 201 if created else 200)
 

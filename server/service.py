@@ -332,13 +332,13 @@ class Service:
     def check_playbook(self, text: str) -> tuple[str, list[dsl.Diagnostic]]:
         return dsl.version_of(text), dsl.check(text, "playbook", self._known_ids())
 
-    def add_playbook(self, text: str, author: str | None) -> tuple[dict, bool]:
+    def add_playbook(self, text: str, author: str | None, actor: str | None = None) -> tuple[dict, bool]:
         version, diagnostics = self.check_playbook(text)
         if any(d.severity == "error" for d in diagnostics):
             raise PlaybookRejected(version, diagnostics)
         rulebook = dsl.compile(text, "playbook")
         with self.store.write() as conn:
-            created = self.store.add_playbook(conn, version, rulebook.name, text, author)
+            created = self.store.add_playbook(conn, version, rulebook.name, text, author, actor)
         return {"version": version, "name": rulebook.name, "diagnostics": diagnostics}, created
 
     def activate(self, version: str, actor: str | None) -> dict:

@@ -309,12 +309,14 @@ class Store:
 
     # ---- playbooks ----------------------------------------------------------------------
     def add_playbook(self, conn: sqlite3.Connection, version: str, name: str, text: str,
-                     author: str | None) -> bool:
+                     author: str | None, actor: str | None = None) -> bool:
+        """`author` is stored with the version; the audit names `actor`, who
+        sent it (the author when no actor is known)."""
         if conn.execute("SELECT 1 FROM playbooks WHERE version = ?", (version,)).fetchone():
             return False
         conn.execute("INSERT INTO playbooks (version, name, text, author, created_at) VALUES (?, ?, ?, ?, ?)",
                      (version, name, text, author, now_text()))
-        self.audit(conn, author, "add playbook", version, {"name": name})
+        self.audit(conn, author if actor is None else actor, "add playbook", version, {"name": name})
         return True
 
     def playbook(self, version: str, conn: sqlite3.Connection | None = None) -> dict | None:
