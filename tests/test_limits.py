@@ -68,12 +68,13 @@ def stock_of(rows: list[dict]) -> Stock:
     return stock
 
 
-# 101 rules: 100 that never fire (but are tested again after every change of
-# a fact) and one that sets a fact to each line's sku in turn. Each firing
-# restarts the agenda, so the work grows with lines x rules x lines: 48 s for
-# 500 lines before the time limit existed.
+# 101 rules: 100 that never fire but read order.last, so each change of it
+# makes them look at every line again, and one that sets order.last to each
+# line's sku in turn. The work grows with lines x rules x lines: 12 s for 500
+# lines with the compiled matcher (48 s with the reference one) before the
+# time limit existed.
 RESTARTING = 'playbook "Restarts"\n' + "".join(
-    f'rule "never {k}"\n  when item.qty > 100 and order.last is "z{k}"\n  then tag order "t{k}"\n'
+    f'rule "never {k}"\n  when order.last is item.name and item.qty > {100 + k}\n  then tag order "t{k}"\n'
     for k in range(100)) + 'rule "follow the line"\n  when item.qty >= 1\n  then set order.last to item.sku\n'
 
 # 25 line rules that each set order.last to a value of their own: every
@@ -94,12 +95,13 @@ def world():
 
 # ---- the engine ---------------------------------------------------------------------------------
 
-def test_rules_that_restart_too_often_stop_at_the_time_limit(world):
+@pytest.mark.parametrize("matcher", ["compiled", "python"])
+def test_rules_that_restart_too_often_stop_at_the_time_limit(world, matcher):
     network, catalog, rows = world
     rulebook = dsl.compile(RESTARTING)
     started = time.monotonic()
     decision = engine.route(rulebook, network, catalog, stock_of(rows), order_document("T-1", 500),
-                            time_limit=1.0)
+                            matcher=engine.matcher_named(matcher), time_limit=1.0)
     took = time.monotonic() - started
     assert took < 2.5, took
     assert decision.status == "error"
