@@ -11,7 +11,10 @@ nodes that is most of the time spent on an order. Two shortcuts:
   the allocator's own one-line fast path uses); under any objective, the
   node's pair is avoided, the chosen plan avoids nothing and the node can
   ship the line alone (so the message is the avoidance, whatever the
-  cost). Otherwise it runs the forced search. The messages stay exact.
+  cost); under "speed", the node can ship the line alone and its fastest
+  carrier is slower than the chosen plan (every plan with it is at least
+  that slow, so the message is the days). Otherwise it runs the forced
+  search. The messages stay exact.
 * `is_big(problem, eligible)` says when the comparisons are estimated instead:
   an order of two or more lines (or one line under "speed" or "balanced")
   with more than EXACT_NODES eligible unused nodes. Then `estimate` prices one
@@ -42,76 +45,98 @@ def forced(problem, node_id: str, plan=None):
     """The plan allocator.solve(problem, require_node=node_id) would return,
     or one that gives the same message: the same value, avoided count and
     days; or, when every plan with the node uses an avoided pair and the
-    chosen `plan` none, any plan with the node."""
+    chosen `plan` none, any plan with the node; or, under "speed", when the
+    node is slower than the chosen plan, a plan with the forced one's days."""
     if SHORTCUTS and len(problem.lines) == 1:
-        if plan is not None and plan.avoided == 0:
-            other = _one_line_avoided(problem, node_id)
-            if other is not None:
-                return other
-        if problem.objective == "cost":
-            other = _one_line_forced(problem, node_id)
-            if other is not None:
-                return other
+        one = _OneLine.of(problem)
+        other = one.forced(node_id, plan)
+        if other is not None:
+            return other
     return alloc.solve(problem, require_node=node_id)
 
 
-def _one_line_avoided(problem, node_id: str):
-    """A plan shipping the one line from `node_id` alone, when that pair is
-    avoided (so every plan with the node avoids at least one pair)."""
-    line = problem.lines[0]
-    mine = [c for c in problem.candidates if c.node == node_id]
-    if len(mine) != 1 or not mine[0].avoided or line.qty < 1 or line.weight < 0:
-        return None
-    limit = 1 if problem.ship_complete else problem.max_shipments
-    opts = problem.carriers.get(node_id)
-    if (limit is not None and limit < 1) or not opts or problem.stock.get((node_id, line.sku), 0) < line.qty:
-        return None
-    kg = line.qty * line.weight
-    fixed, per_kg, days, carrier = pick_carrier([(o.fixed, o.per_kg, o.days, o.carrier) for o in opts], kg)
-    ship = alloc.Shipment(node_id, carrier, ((line.index, line.qty),), kg, fixed + per_kg * kg, days)
-    return alloc.Plan((ship,), ship.cost + mine[0].adjust, ship.cost, days, 1, False)
+class _OneLine:
+    """What every forced comparison of one one-line problem shares."""
 
+    _last: tuple = (None, None)
 
-def _one_line_forced(problem, node_id: str):
-    line = problem.lines[0]
-    if line.qty < 1 or line.weight < 0:
-        return None
-    mine = [c for c in problem.candidates if c.node == node_id]
-    if len(mine) != 1 or mine[0].line != line.index or mine[0].avoided:
-        return None
-    cand = mine[0]
-    limit = 1 if problem.ship_complete else problem.max_shipments
-    if limit is not None and limit < 1:
-        return None
-    opts = problem.carriers.get(node_id)
-    if not opts or problem.stock.get((node_id, line.sku), 0) < line.qty:
-        return None
-    # Every split over two or more nodes costs at least this (as in allocator._one_line).
-    kg = line.qty * line.weight
-    fixes, pmin, prefs, seen = [], INF, [], set()
-    for c in problem.candidates:
-        if c.line != line.index or c.node in seen:
+    @classmethod
+    def of(cls, problem) -> "_OneLine":
+        if cls._last[0] is not problem:
+            cls._last = (problem, cls(problem))
+        return cls._last[1]
+
+    def __init__(self, problem):
+        self.problem = problem
+        line = self.line = problem.lines[0]
+        self.ok = line.qty >= 1 and line.weight >= 0
+        self.limit = 1 if problem.ship_complete else problem.max_shipments
+        self.kg = line.qty * line.weight
+        self.by_node: dict[str, list] = {}
+        for c in problem.candidates:
+            self.by_node.setdefault(c.node, []).append(c)
+        # Every split over two or more nodes costs at least split_floor (as in
+        # allocator._one_line); None when that bound does not apply.
+        fixes, pmin, prefs, seen = [], INF, [], set()
+        self.split_floor = None
+        for c in problem.candidates:
+            if c.line != line.index or c.node in seen:
+                return
+            seen.add(c.node)
+            options = problem.carriers.get(c.node)
+            if not options or problem.stock.get((c.node, line.sku), 0) <= 0:
+                continue
+            fixes.append(min(o.fixed for o in options))
+            pmin = min([pmin] + [o.per_kg for o in options])
+            if c.adjust < 0:
+                prefs.append(c.adjust)
+        if fixes and min(fixes) >= 0:
+            two = sorted(fixes)[:2]
+            self.split_floor = INF if len(two) < 2 else \
+                sum(two) + problem.split_penalty + self.kg * pmin + sum(sorted(prefs)[:line.qty])
+
+    def alone(self, node_id: str):
+        """(candidate, carrier options) when `node_id` can ship the whole line
+        alone within the shipment limit, else None."""
+        mine = self.by_node.get(node_id, ())
+        if not self.ok or len(mine) != 1 or mine[0].line != self.line.index:
             return None
-        seen.add(c.node)
-        options = problem.carriers.get(c.node)
-        if not options or problem.stock.get((c.node, line.sku), 0) <= 0:
-            continue
-        fixes.append(min(o.fixed for o in options))
-        pmin = min([pmin] + [o.per_kg for o in options])
-        if c.adjust < 0:
-            prefs.append(c.adjust)
-    if not fixes or min(fixes) < 0:
-        return None
-    fixed, per_kg, days, carrier = pick_carrier([(o.fixed, o.per_kg, o.days, o.carrier) for o in opts], kg)
-    cost = fixed + per_kg * kg
-    value = cost + cand.adjust
-    if limit is None or limit >= 2:
-        two = sorted(fixes)[:2]
-        if len(two) == 2 and sum(two) + problem.split_penalty + kg * pmin + sum(sorted(prefs)[:line.qty]) \
-                <= value + EPS:
+        if self.limit is not None and self.limit < 1:
             return None
-    ship = alloc.Shipment(node_id, carrier, ((line.index, line.qty),), kg, cost, days)
-    return alloc.Plan((ship,), value, cost, days, 0, True)
+        opts = self.problem.carriers.get(node_id)
+        if not opts or self.problem.stock.get((node_id, self.line.sku), 0) < self.line.qty:
+            return None
+        return mine[0], [(o.fixed, o.per_kg, o.days, o.carrier) for o in opts]
+
+    def forced(self, node_id: str, plan):
+        found = self.alone(node_id)
+        if found is None:
+            return None
+        cand, opts = found
+        problem, line, kg = self.problem, self.line, self.kg
+        if cand.avoided:
+            if plan is None or plan.avoided != 0:
+                return None
+            return self._plan(node_id, cand, pick_carrier(opts, kg), 1, False)
+        if problem.objective == "speed":
+            fastest = min(o[2] for o in opts)
+            if plan is None or fastest <= plan.days:
+                return None
+            quick = [o for o in opts if o[2] <= fastest]
+            return self._plan(node_id, cand, pick_carrier(quick, kg), 0, False)
+        if problem.objective != "cost" or self.split_floor is None:
+            return None
+        choice = pick_carrier(opts, kg)
+        value = choice[0] + choice[1] * kg + cand.adjust
+        if (self.limit is None or self.limit >= 2) and self.split_floor <= value + EPS:
+            return None
+        return self._plan(node_id, cand, choice, 0, True)
+
+    def _plan(self, node_id, cand, choice, avoided, exact):
+        fixed, per_kg, days, carrier = choice
+        kg = self.kg
+        ship = alloc.Shipment(node_id, carrier, ((self.line.index, self.line.qty),), kg, fixed + per_kg * kg, days)
+        return alloc.Plan((ship,), ship.cost + cand.adjust, ship.cost, days, avoided, exact)
 
 
 def estimate(problem, plan, eligible: list[str], avoid_notes: dict[str, str], than: str,

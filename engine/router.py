@@ -163,18 +163,19 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
     candidates = []
     avoid_notes: dict[str, str] = {}
     route_to = verdict.route_to[0] if verdict.route_to else None
+    kinds = {n.id: n.kind for n in network.nodes}     # Network.node() is slow (pydantic private attrs)
     for entity in situation.base.candidates:
         line, node_id = entity.line, entity.node
-        node = network.node(node_id)
+        kind = kinds[node_id]
         why_not = None
         excluded = applies(verdict.excluded, line, node_id)
         if excluded is not None:
             why_not = f"excluded by {excluded.cite()}" + (f": {excluded.reason}" if excluded.reason else "")
         elif route_to is not None and node_id != route_to:
             why_not = f"the order is routed to {route_to} by {verdict.route_to[1].cite()}"
-        elif node.kind == "vendor" and not ({line, ALL_LINES} & verdict.allow_vendors):
+        elif kind == "vendor" and not ({line, ALL_LINES} & verdict.allow_vendors):
             why_not = "drop-ship vendor: no rule allows vendors for this order"
-        elif node.kind == "transit" and not ({line, ALL_LINES} & verdict.allow_transit):
+        elif kind == "transit" and not ({line, ALL_LINES} & verdict.allow_transit):
             why_not = "in-transit stock: no rule allows in-transit for this order"
         elif entity.facts["node.load"] >= 1.0:
             why_not = "over capacity today"
