@@ -75,25 +75,51 @@ class _OneLine:
         self.by_node: dict[str, list] = {}
         for c in problem.candidates:
             self.by_node.setdefault(c.node, []).append(c)
-        # Every split over two or more nodes costs at least split_floor (as in
-        # allocator._one_line); None when that bound does not apply.
-        fixes, pmin, prefs, seen = [], INF, [], set()
-        self.split_floor = None
+        # A split over two or more nodes is bounded below by the cheapest fixed
+        # costs, the cheapest rate per kg and the preferences (as in
+        # allocator._one_line); `valid` is False when that does not apply.
+        seen, self.valid, self.floors = set(), True, {}
         for c in problem.candidates:
             if c.line != line.index or c.node in seen:
+                self.valid = False
                 return
             seen.add(c.node)
-            options = problem.carriers.get(c.node)
-            if not options or problem.stock.get((c.node, line.sku), 0) <= 0:
-                continue
-            fixes.append(min(o.fixed for o in options))
-            pmin = min([pmin] + [o.per_kg for o in options])
-            if c.adjust < 0:
-                prefs.append(c.adjust)
-        if fixes and min(fixes) >= 0:
-            two = sorted(fixes)[:2]
-            self.split_floor = INF if len(two) < 2 else \
-                sum(two) + problem.split_penalty + self.kg * pmin + sum(sorted(prefs)[:line.qty])
+        self.adjusts = sorted((c.adjust, c.node) for c in problem.candidates)
+
+    def floor(self, day_limit):
+        """(cheapest fixed cost per node, cheapest rate per kg) over the
+        carriers with days <= day_limit (None: all) of nodes with stock."""
+        known = self.floors.get(day_limit)
+        if known is None:
+            fixes, pmin = {}, INF
+            problem, sku = self.problem, self.line.sku
+            for node, cands in self.by_node.items():
+                options = [o for o in problem.carriers.get(node) or ()
+                           if day_limit is None or o.days <= day_limit]
+                if not options or problem.stock.get((node, sku), 0) <= 0:
+                    continue
+                fixes[node] = min(o.fixed for o in options)
+                pmin = min([pmin] + [o.per_kg for o in options])
+            known = self.floors[day_limit] = (fixes, pmin)
+        return known
+
+    def no_split_beats(self, node_id: str, value: float, day_limit) -> bool:
+        """True when every plan of two or more shipments that uses `node_id`
+        (with carriers of days <= day_limit) is worse than `value`."""
+        if self.line.qty == 1 or (self.limit is not None and self.limit < 2):
+            return True             # one unit cannot be split; or no second shipment allowed
+        fixes, pmin = self.floor(day_limit)
+        if not fixes or min(fixes.values()) < 0 or node_id not in fixes:
+            return False
+        others = [f for n, f in fixes.items() if n != node_id]
+        if not others:
+            return True
+        # the node's own pair, one other pair at least and at most qty - 1 of them
+        mine = next(a for a, n in self.adjusts if n == node_id)
+        rest = [a for a, n in self.adjusts if n != node_id]
+        adjust = mine + rest[0] + sum(min(a, 0.0) for a in rest[1:self.line.qty - 1])
+        bound = fixes[node_id] + min(others) + self.problem.split_penalty + self.kg * pmin + adjust
+        return bound > value + EPS
 
     def alone(self, node_id: str):
         """(candidate, carrier options) when `node_id` can ship the whole line
@@ -120,15 +146,21 @@ class _OneLine:
             return self._plan(node_id, cand, pick_carrier(opts, kg), 1, False)
         if problem.objective == "speed":
             fastest = min(o[2] for o in opts)
-            if plan is None or fastest <= plan.days:
+            if plan is None or fastest < plan.days:
                 return None
             quick = [o for o in opts if o[2] <= fastest]
-            return self._plan(node_id, cand, pick_carrier(quick, kg), 0, False)
-        if problem.objective != "cost" or self.split_floor is None:
+            choice = pick_carrier(quick, kg)
+            if fastest > plan.days:         # slower: the days are the message
+                return self._plan(node_id, cand, choice, 0, False)
+            value = choice[0] + choice[1] * kg + cand.adjust
+            if not self.valid or not self.no_split_beats(node_id, value, fastest):
+                return None
+            return self._plan(node_id, cand, choice, 0, True)
+        if problem.objective != "cost" or not self.valid:
             return None
         choice = pick_carrier(opts, kg)
         value = choice[0] + choice[1] * kg + cand.adjust
-        if (self.limit is None or self.limit >= 2) and self.split_floor <= value + EPS:
+        if not self.no_split_beats(node_id, value, None):
             return None
         return self._plan(node_id, cand, choice, 0, True)
 
