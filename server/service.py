@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import sqlite3
 import threading
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ from engine.geo import warm as locate_warm
 from engine.models import Catalog, Network, Order
 from engine.simulation import WhatIfError, changes, outcome, simulate
 from engine.stock import Stock
-from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, digest
+from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, digest, is_busy
 
 VERSION = re.compile(r"sha256:[0-9a-f]+")
 
@@ -178,9 +179,19 @@ class Service:
         return {"order_id": order_id, "state": new_state, ("shipped" if shipped else "released"): lines}
 
     def reroute_held(self, skus: set[str] | None, actor: str | None) -> list[dict]:
-        """Route held orders again, oldest first, when stock for them arrives."""
-        with self.store.read() as conn:
-            held = self.store.held_orders(conn)
+        """Route held orders again, oldest first, when stock for them arrives.
+
+        This runs after the change that freed the stock has committed, so a
+        database that stays locked (busy) must not turn that change into a
+        503: rerouting stops, and the orders not reached stay held until
+        stock for them changes again."""
+        try:
+            with self.store.read() as conn:
+                held = self.store.held_orders(conn)
+        except sqlite3.OperationalError as error:
+            if not is_busy(error):
+                raise
+            return []
         results = []
         for entry in held:
             body = {k: v for k, v in entry["body"].items() if k != "_sent_hash"}
@@ -191,23 +202,28 @@ class Service:
                             if catalog.resolve(line["sku"])}
                 if not resolved & skus:
                     continue
-            with self.store.write() as conn:
-                row = self.store.order_row(conn, entry["id"])
-                if row is None or row["state"] != "held":
-                    continue
-                network, catalog, rulebook, _ = self._documents(conn)
-                order = Order.model_validate(body)
-                decision = engine.route(rulebook, network, catalog, self._stock_for(conn, _skus(order, catalog)),
-                                        order, matcher=self.matcher)
-                if decision.status != "routed":
-                    continue
-                for shipment in decision.shipments:
-                    for line in shipment.lines:
-                        self.store.reserve(conn, order.id, shipment.node, line.sku, line.qty, _today())
-                document = decision.to_json()
-                self.store.save_order(conn, order.id, entry["body"], "routed", document, rulebook.version)
-                self.store.audit(conn, actor, "re-route held order", order.id)
-                results.append(document)
+            try:
+                with self.store.write() as conn:
+                    row = self.store.order_row(conn, entry["id"])
+                    if row is None or row["state"] != "held":
+                        continue
+                    network, catalog, rulebook, _ = self._documents(conn)
+                    order = Order.model_validate(body)
+                    decision = engine.route(rulebook, network, catalog,
+                                            self._stock_for(conn, _skus(order, catalog)), order, matcher=self.matcher)
+                    if decision.status != "routed":
+                        continue
+                    for shipment in decision.shipments:
+                        for line in shipment.lines:
+                            self.store.reserve(conn, order.id, shipment.node, line.sku, line.qty, _today())
+                    document = decision.to_json()
+                    self.store.save_order(conn, order.id, entry["body"], "routed", document, rulebook.version)
+                    self.store.audit(conn, actor, "re-route held order", order.id)
+                    results.append(document)
+            except sqlite3.OperationalError as error:
+                if not is_busy(error):
+                    raise
+                break
         return results
 
     # ---- stock ------------------------------------------------------------------------

@@ -79,6 +79,11 @@ class Invalid(StoreError):
     status = 422
 
 
+def is_busy(error: sqlite3.OperationalError) -> bool:
+    """The database stayed locked by another connection past the busy timeout."""
+    return "locked" in str(error) or "busy" in str(error)
+
+
 def now_text() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
