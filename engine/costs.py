@@ -12,14 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .geo import Point, km_between
 from .models import Carrier, Node
 
 
-@dataclass(frozen=True)
-class Lane:
-    """One carrier from one node to this order's ship-to."""
+class Lane(NamedTuple):
+    """One carrier from one node to this order's ship-to (a named tuple: a
+    hundred-node network makes thousands of them a second)."""
     carrier: str
     fixed: float        # base + distance part + handling (no weight, no surcharge)
     per_kg: float
@@ -34,7 +35,13 @@ class Reach:
     lanes: tuple[Lane, ...]   # every carrier that serves it, cheapest fixed first
 
     def cheapest(self, kg: float, surcharges: dict[str, float] | None = None) -> Lane | None:
-        surcharges = surcharges or {}
+        if not surcharges:
+            best = best_key = None
+            for lane in self.lanes:
+                key = (lane.fixed + 0.0 + lane.per_kg * kg, lane.days, lane.carrier)
+                if best_key is None or key < best_key:
+                    best, best_key = lane, key
+            return best
         return min(self.lanes, default=None,
                    key=lambda l: (l.fixed + surcharges.get(l.carrier, 0.0) + l.per_kg * kg, l.days, l.carrier))
 
@@ -43,20 +50,44 @@ class Reach:
 
 
 def reach(node: Node, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.date) -> Reach:
+    return _reach(node, _carrier_rows(carriers), ship_to, today)
+
+
+def _reach(node: Node, rows: tuple, ship_to: Point, today: dt.date) -> Reach:
     km = km_between(node.lat, node.lon, ship_to.lat, ship_to.lon)
     extra_days = node.lead_days
     if node.kind == "transit" and node.eta is not None:
         extra_days += max(0, (node.eta - today).days)
     lanes = []
-    for carrier in carriers:
-        if not carrier.serves(node.state, ship_to.state):
+    from_state, to_state = node.state, ship_to.state
+    for ident, base, per_kg, per_1000km, km_per_day, min_days, states in rows:
+        if states is not None and not (from_state in states and to_state in states):
             continue
-        days = max(carrier.min_days, math.ceil(km / carrier.km_per_day - 1e-9)) + extra_days
-        fixed = carrier.base + carrier.per_1000km * km / 1000 + node.handling
-        lanes.append(Lane(carrier.id, fixed, carrier.per_kg, days))
-    lanes.sort(key=lambda l: (l.fixed, l.days, l.carrier))
+        days = max(min_days, math.ceil(km / km_per_day - 1e-9)) + extra_days
+        fixed = base + per_1000km * km / 1000 + node.handling
+        lanes.append(Lane(ident, fixed, per_kg, days))
+    if len(lanes) > 1:
+        lanes.sort(key=lambda l: (l.fixed, l.days, l.carrier))
     return Reach(node.id, km, tuple(lanes))
 
 
+_ROWS: dict[int, tuple] = {}
+
+
+def _carrier_rows(carriers: tuple[Carrier, ...]) -> tuple:
+    """The carriers as plain tuples (Carrier.serves as a frozenset test),
+    kept per carriers tuple."""
+    hit = _ROWS.get(id(carriers))
+    if hit is not None and hit[0] is carriers:
+        return hit[1]
+    rows = tuple((c.id, c.base, c.per_kg, c.per_1000km, c.km_per_day, c.min_days,
+                  None if c.states is None else frozenset(c.states)) for c in carriers)
+    if len(_ROWS) > 16:
+        _ROWS.clear()
+    _ROWS[id(carriers)] = (carriers, rows)
+    return rows
+
+
 def reaches(nodes, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.date) -> dict[str, Reach]:
-    return {node.id: reach(node, carriers, ship_to, today) for node in nodes}
+    rows = _carrier_rows(carriers)
+    return {node.id: _reach(node, rows, ship_to, today) for node in nodes}

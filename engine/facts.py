@@ -79,7 +79,7 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
     base.lines = [Entity(f"line:{line.index}", "line", line.index, None, _line_facts(line))
                   for line in lines]
     situation = Situation(order, lines, ship_to, local, node_reach, base)
-    nodes = [(node, node.id, _node_reason(node, live_nodes)) for node in network.nodes]
+    nodes = _nodes_with_reasons(network, live_nodes)
     static: dict[str, tuple] = {}       # node -> (its node.* facts, fastest lane)
     unavailable = situation.unavailable
     for line in lines:
@@ -199,8 +199,34 @@ def _node_reason(node, live_nodes: frozenset[str]) -> str | None:
     return None
 
 
+_REASONS: dict = {}
+_STATIC: dict = {}
+
+
+def _nodes_with_reasons(network, live_nodes: frozenset[str]) -> list[tuple]:
+    """[(node, id, why it cannot ship anything or None)], kept per network
+    and set of live nodes (a network is frozen)."""
+    key = (id(network), live_nodes)
+    hit = _REASONS.get(key)
+    if hit is not None and hit[0] is network:
+        return hit[1]
+    rows = [(node, node.id, _node_reason(node, live_nodes)) for node in network.nodes]
+    if len(_REASONS) > 64:
+        _REASONS.clear()
+    _REASONS[key] = (network, rows)
+    return rows
+
+
 def _node_facts(node, stock: Stock) -> dict:
-    return {"node.id": node.id, "node.name": node.name, "node.kind": node.kind,
+    hit = _STATIC.get(id(node))
+    if hit is None or hit[0] is not node:
+        if len(_STATIC) > 100_000:
+            _STATIC.clear()
+        hit = _STATIC[id(node)] = (node, {
+            "node.id": node.id, "node.name": node.name, "node.kind": node.kind,
             "node.region": node.region, "node.state": node.state, "node.country": node.country,
-            "node.tags": frozenset(node.tags), "node.load": _load(node, stock),
-            "node.handling": node.handling, "node.capacity": node.capacity}
+            "node.tags": frozenset(node.tags), "node.load": None,
+            "node.handling": node.handling, "node.capacity": node.capacity})
+    facts = dict(hit[1])
+    facts["node.load"] = _load(node, stock)
+    return facts
