@@ -18,7 +18,7 @@ is matching.py's docstring) and removes the repeated work:
   part is evaluated once per rule and pass of the agenda: when it fails, no
   entity is visited. The line part is evaluated once per line and pass; the
   node-only part (node.* facts do not depend on the line) once per node and
-  order.
+  order, and shared by the rules that test the same node-only condition.
 * Restarts are incremental. When a firing changes order facts, only rules
   whose condition reads a changed key can match differently; a rule that was
   walked to the end and reads none of them has fired for every entity it
@@ -198,7 +198,7 @@ def _keys(cond: Cond) -> set[str]:
 
 class _Rule:
     __slots__ = ("rule", "index", "scope", "order_part", "line_part", "node_part", "rest",
-                 "changes", "keys", "written")
+                 "changes", "keys", "written", "node_cond", "node_slot")
 
     def __init__(self, rule):
         self.rule, self.index, self.scope = rule, rule.index, rule.scope
@@ -221,6 +221,8 @@ class _Rule:
         made = {k: (condition(AllOf(tuple(v))) if v else None) for k, v in by_part.items()}
         self.order_part, self.line_part = made["o"], made["l"]
         self.node_part, self.rest = made["n"], made["r"]
+        self.node_cond = AllOf(tuple(by_part["n"])) if by_part["n"] else None
+        self.node_slot = None
 
 
 class Compiled:
@@ -232,6 +234,17 @@ class Compiled:
             for key in rule.keys:
                 readers.setdefault(key, []).append(position)
         self.readers = readers
+        # rules that test the same node-only condition share its answers
+        slots: dict = {}
+        for rule in self.rules:
+            if rule.node_cond is None:
+                continue
+            try:
+                rule.node_slot = slots.setdefault(rule.node_cond, len(slots))
+            except TypeError:           # an unhashable constant: a slot of its own
+                rule.node_slot = len(slots)
+                slots[object()] = rule.node_slot
+        self.node_slots = len(slots)
 
 
 _CACHE: dict[int, tuple[Rulebook, Compiled]] = {}
@@ -284,7 +297,7 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
     chained = 0
     max_chain, max_firings = matching.MAX_CHAIN, matching.MAX_FIRINGS
     settled = [False] * len(rules)
-    node_ok: list[dict | None] = [None] * len(rules)
+    node_ok: list[dict | None] = [None] * comp.node_slots
     tests = 0
     restart = True
     while restart:
@@ -314,9 +327,9 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
                 lines_ok = [bool(line_part(order, lf, None)) for lf in line_facts]
                 rows = [row for row in rows if lines_ok[row[2]]]
             if node_part is not None:
-                nodes_ok = node_ok[position]
+                nodes_ok = node_ok[cr.node_slot]
                 if nodes_ok is None:
-                    nodes_ok = node_ok[position] = {
+                    nodes_ok = node_ok[cr.node_slot] = {
                         node: bool(node_part(order, None, facts)) for node, facts in node_facts.items()}
                 rows = [row for row in rows if nodes_ok[row[3]]]
             done = fired[position]
