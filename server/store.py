@@ -2,8 +2,9 @@
 network, catalog, stock with reservations, orders with their decisions,
 playbook versions, stock events and an audit log.
 
-Every write runs in `BEGIN IMMEDIATE` under a per-process lock, so routing
-and reserving an order is one atomic step, also across worker processes;
+Every write runs in `BEGIN IMMEDIATE` under a per-process lock and a file
+lock shared by the worker processes, so routing and reserving an order is
+one atomic step, also across worker processes;
 the `CHECK (reserved <= on_hand)` constraint and conditional updates make
 promising a unit twice impossible even if a bug slipped through.
 """
@@ -12,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -43,6 +46,26 @@ CREATE TABLE IF NOT EXISTS reservations (
     order_id TEXT NOT NULL, node TEXT NOT NULL, sku TEXT NOT NULL, qty INTEGER NOT NULL CHECK (qty > 0),
     day TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (order_id, node, sku));
 CREATE INDEX IF NOT EXISTS reservations_day ON reservations (day, node);
+-- active units reserved per day and node (what node.load counts), kept by triggers so
+-- that reading today's load does not scan the day's reservations
+CREATE TABLE IF NOT EXISTS day_units (
+    day TEXT NOT NULL, node TEXT NOT NULL, units INTEGER NOT NULL, PRIMARY KEY (day, node));
+CREATE TRIGGER IF NOT EXISTS day_units_insert AFTER INSERT ON reservations WHEN NEW.state = 'active'
+BEGIN
+    INSERT INTO day_units (day, node, units) VALUES (NEW.day, NEW.node, NEW.qty)
+        ON CONFLICT (day, node) DO UPDATE SET units = units + excluded.units;
+END;
+CREATE TRIGGER IF NOT EXISTS day_units_update AFTER UPDATE ON reservations
+BEGIN
+    UPDATE day_units SET units = units - OLD.qty
+        WHERE OLD.state = 'active' AND day = OLD.day AND node = OLD.node;
+    INSERT INTO day_units (day, node, units) SELECT NEW.day, NEW.node, NEW.qty WHERE NEW.state = 'active'
+        ON CONFLICT (day, node) DO UPDATE SET units = units + excluded.units;
+END;
+CREATE TRIGGER IF NOT EXISTS day_units_delete AFTER DELETE ON reservations WHEN OLD.state = 'active'
+BEGIN
+    UPDATE day_units SET units = units - OLD.qty WHERE day = OLD.day AND node = OLD.node;
+END;
 CREATE TABLE IF NOT EXISTS playbooks (
     version TEXT PRIMARY KEY, name TEXT NOT NULL, text TEXT NOT NULL, author TEXT,
     created_at TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0, shadow INTEGER NOT NULL DEFAULT 0,
@@ -107,6 +130,47 @@ def busy_timeout_ms() -> int:
     return int(raw)
 
 
+class _WriterLock:
+    """An exclusive lock on `<database>-writer` (flock) held around each
+    write transaction, so that writers in other processes queue on it and
+    wake as soon as it is free. Waiting is bounded by the busy timeout, after
+    which it raises like SQLite does ("database is locked": a 503)."""
+
+    def __init__(self, path: str, timeout: float):
+        self.timeout = timeout
+        self.fd = None
+        if path != ":memory:" and not path.startswith("file:"):
+            self.fd = os.open(path + "-writer", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def __enter__(self):
+        if self.fd is None:
+            return self
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return self
+        except BlockingIOError:
+            pass
+        deadline, pause = time.monotonic() + self.timeout, 0.0001
+        while True:
+            time.sleep(pause)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked (another process is writing)") from None
+                pause = min(pause * 2, 0.001)
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 class Store:
     """One per process. Not shared across fork: open it after workers start."""
 
@@ -123,16 +187,35 @@ class Store:
         self.db = sqlite_utils.Database(conn)
         self.lock = threading.RLock()
         conn.executescript(SCHEMA)
+        self._writer = _WriterLock(self.path, self.busy_timeout / 1000)
+        self._count_day_units()
+
+    def _count_day_units(self) -> None:
+        """Fill day_units from the reservations once, for a database made
+        before the table existed (the triggers keep it from then on)."""
+        if self.conn.execute("SELECT 1 FROM meta WHERE key = 'day_units'").fetchone():
+            return
+        with self.write() as conn:
+            if conn.execute("SELECT 1 FROM meta WHERE key = 'day_units'").fetchone():
+                return
+            conn.execute("DELETE FROM day_units")
+            conn.execute("INSERT INTO day_units (day, node, units) SELECT day, node, SUM(qty) FROM reservations "
+                         "WHERE state = 'active' GROUP BY day, node")
+            conn.execute("INSERT INTO meta (key, value) VALUES ('day_units', '1')")
 
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+            self._writer.close()
 
     # ---- transactions ---------------------------------------------------------
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """An immediate write transaction: all or nothing."""
-        with self.lock:
+        """An immediate write transaction: all or nothing. Writers of this
+        database in other processes wait on a file lock first, so the lock
+        passes from one to the next at once (SQLite's own busy wait sleeps
+        up to 100 ms between tries)."""
+        with self.lock, self._writer:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
@@ -205,8 +288,9 @@ class Store:
                             tuple(skus)).fetchall()
 
     def units_today(self, conn: sqlite3.Connection, day: str) -> dict[str, int]:
-        return dict(conn.execute("SELECT node, SUM(qty) FROM reservations WHERE day = ? AND state = 'active' "
-                                 "GROUP BY node", (day,)).fetchall())
+        """Units of active reservations made on `day`, per node."""
+        return dict(conn.execute("SELECT node, units FROM day_units WHERE day = ? AND units != 0",
+                                 (day,)).fetchall())
 
     def set_on_hand(self, conn: sqlite3.Connection, rows: list[tuple[str, str, int]], actor: str | None) -> list:
         changed = []
