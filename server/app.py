@@ -6,7 +6,7 @@ body `{"error": ..., "details": [{"loc": ..., "msg": ...}]}`.
 
 Configuration comes from the environment so that every uvicorn worker gets
 the same: STEVE_DB (database file), STEVE_TOKEN (bearer token for writes;
-unset = open), STEVE_MAX_BODY (bytes, default 1 MB), STEVE_MATCHER (python or
+unset = open), STEVE_MAX_BODY (bytes, default 1 MB), STEVE_MATCHER (compiled, python or
 durable: which rule matcher routes; the same decisions either way).
 """
 
@@ -405,7 +405,7 @@ def create_app(db: str | None = None, token: str | None = None, max_body: int | 
     @asynccontextmanager
     async def lifespan(app):
         store = Store(db)
-        app.state.service = Service(store, os.environ.get("STEVE_MATCHER", "python"))
+        app.state.service = Service(store, os.environ.get("STEVE_MATCHER", "compiled"))
         await run_in_threadpool(app.state.service.warm)
         try:
             yield
