@@ -1,0 +1,534 @@
+"""Black Friday at 3 AM on one small machine: Steve's benchmarks in one run.
+
+    python bench/run.py                     # everything, prints a summary
+    python bench/run.py --update-doc        # and rewrites the figures in docs/benchmarks.md
+    python bench/run.py --only inprocess,quality --orders 2000
+
+Parts (each can be chosen with --only):
+
+  inprocess  route() on one core, no reservations: orders/s, p50/p99 per
+             order, for Steve's default (compiled) matcher and, on the same
+             orders, the peers: rules hand-written in Python (the floor),
+             the rules in durable_rules' own DSL, Steve's durable_rules and
+             reference Python matchers; plus matching alone per order.
+  batch      route_batch() with reservations (stock runs down), orders/s.
+  http       POST /orders (route + reserve) against `steve serve --workers 2`
+             with wrk (Debian package `wrk`, Lua script) as the load
+             generator: 32 connections on loopback, sharing the 2 cores with
+             the server. Orders/s, p50/p99/p99.9, errors, the stock invariant
+             afterwards (reserved <= on_hand; reserved = live reservations),
+             and the server's peak RSS (master and workers).
+  quality    1,000 orders: the allocator's plan against an exact MILP (HiGHS
+             via `pip install highspy`, bench only): share optimal, mean and
+             worst gap, split rate against the optimum's.
+
+Data: bench/data/ (made by bench/generate.py with the default seed when
+missing). Results: bench/data/results.json. Loopback only; every loop is
+bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import dsl  # noqa: E402
+import engine  # noqa: E402
+from engine import allocator, fastmatch, matching  # noqa: E402
+from engine.facts import gather  # noqa: E402
+from steve.files import load_catalog, load_network, load_stock  # noqa: E402
+
+import generate  # noqa: E402
+import peers  # noqa: E402
+
+DATA = ROOT / "bench" / "data"
+DOC = ROOT / "docs" / "benchmarks.md"
+PARTS = ("inprocess", "batch", "http", "quality")
+
+
+# ---- set-up ---------------------------------------------------------------------------------
+
+class Data:
+    def __init__(self, folder: Path, count: int):
+        if not (folder / "orders.jsonl").exists():
+            print(f"generating the data set in {folder} ...", flush=True)
+            generate.write(folder, 2026, 10_000)
+        self.folder = folder
+        self.playbook_text = (folder / "bench.playbook").read_text(encoding="utf-8")
+        self.rulebook = dsl.compile(self.playbook_text, "bench.playbook")
+        self.network = load_network(str(folder / "network.json"))
+        self.catalog = load_catalog(str(folder / "catalog.json"))
+        self.stock = load_stock(str(folder / "stock.csv"))
+        self.lines = (folder / "orders.jsonl").read_text(encoding="utf-8").splitlines()[:count]
+        self.orders = [json.loads(line) for line in self.lines]
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def _pct(sorted_values: list[float], share: float) -> float:
+    if not sorted_values:
+        return math.nan
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(share * len(sorted_values)) - 1))]
+
+
+# ---- 1 and 5: in-process routing and the peers ------------------------------------------------
+
+def route_all(data: Data, orders: list, matcher=None) -> dict:
+    options = {} if matcher is None else {"matcher": matcher}
+    stock = data.stock
+    latencies, statuses = [], {}
+    decisions = []
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for order in orders:
+        t0 = time.perf_counter()
+        decision = engine.route(data.rulebook, data.network, data.catalog, stock, order, **options)
+        latencies.append(time.perf_counter() - t0)
+        statuses[decision.status] = statuses.get(decision.status, 0) + 1
+        decisions.append(decision)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    latencies.sort()
+    return {"orders": len(orders), "seconds": round(elapsed, 3), "orders_per_s": round(len(orders) / elapsed, 1),
+            "orders_per_cpu_s": round(len(orders) / cpu, 1),
+            "p50_ms": round(_pct(latencies, 0.50) * 1000, 3), "p99_ms": round(_pct(latencies, 0.99) * 1000, 3),
+            "statuses": statuses, "_decisions": decisions}
+
+
+def _allocation(decision) -> tuple:
+    return (decision.status, tuple((s.node, s.carrier, tuple((l.sku, l.qty) for l in s.lines))
+                                   for s in decision.shipments))
+
+
+def matching_only(data: Data, orders: list, matchers: dict) -> dict:
+    bases = []
+    for order in orders:
+        try:
+            bases.append(gather(engine.Order.model_validate(order), data.network, data.catalog, data.stock,
+                                data.rulebook.settings.timezone).base)
+        except engine.OrderError:
+            continue
+    out = {}
+    for label, run in matchers.items():
+        fresh = [matching.FactBase(dict(b.order), b.lines, b.candidates) for b in bases]
+        started = time.perf_counter()
+        for base in fresh:
+            run(data.rulebook, base)
+        out[label] = round((time.perf_counter() - started) / len(fresh) * 1e6, 1)
+    out["orders"] = len(bases)
+    out["candidates_per_order"] = round(sum(len(b.candidates) for b in bases) / len(bases), 1)
+    return out
+
+
+def part_inprocess(data: Data, args) -> dict:
+    orders = data.orders
+    engine.route(data.rulebook, data.network, data.catalog, data.stock, orders[0])   # warm the ZIP table
+    hand = peers.handwritten(data.rulebook)
+    print("in-process: Steve (compiled matcher) ...", flush=True)
+    steve = route_all(data, orders)
+    print("in-process: hand-written rules ...", flush=True)
+    floor = route_all(data, orders, hand)
+    same = sum(_allocation(a) == _allocation(b) for a, b in zip(steve["_decisions"], floor["_decisions"]))
+    peer_count = min(len(orders), args.peer_orders)
+    subset = orders[:peer_count]
+    steve_subset = route_all(data, subset)
+    floor_subset = route_all(data, subset, hand)
+    results = {"steve": steve, "handwritten": floor, "handwritten_same_allocation": same,
+               "peer_orders": peer_count, "steve_on_peer_orders": steve_subset,
+               "handwritten_on_peer_orders": floor_subset,
+               "handwritten_on_peer_orders_same_allocation": sum(
+                   _allocation(a) == _allocation(b)
+                   for a, b in zip(steve_subset["_decisions"], floor_subset["_decisions"]))}
+    print("in-process: the reference Python matcher ...", flush=True)
+    results["python_reference"] = route_all(data, subset, matching.run_rules)
+    try:
+        from engine import durable_engine
+        durable_engine.warm(data.rulebook)
+        print("in-process: Steve's durable_rules matcher ...", flush=True)
+        results["durable_engine"] = route_all(data, subset, durable_engine.run_rules)
+    except ImportError:
+        durable_engine = None
+    print("in-process: durable_rules DSL ruleset ...", flush=True)
+    dsl_matcher = peers.durable_dsl(data.rulebook)
+    results["durable_dsl"] = route_all(data, subset, dsl_matcher)
+    for key in ("python_reference", "durable_engine", "durable_dsl"):
+        if key in results:
+            results[key + "_same_allocation"] = sum(
+                _allocation(a) == _allocation(b)
+                for a, b in zip(steve_subset["_decisions"], results[key]["_decisions"]))
+    matchers = {"compiled": fastmatch.run_rules, "handwritten": hand, "python": matching.run_rules,
+                "durable_dsl": dsl_matcher}
+    if durable_engine is not None:
+        matchers["durable_engine"] = durable_engine.run_rules
+    print("matching alone ...", flush=True)
+    results["matching_us_per_order"] = matching_only(data, subset, matchers)
+    for value in results.values():
+        if isinstance(value, dict):
+            value.pop("_decisions", None)
+    return results
+
+
+# ---- 2: batch with reservations --------------------------------------------------------------
+
+def part_batch(data: Data, args) -> dict:
+    print("batch with reservations ...", flush=True)
+    stock = data.stock.copy()
+    started = time.perf_counter()
+    statuses = {}
+    for decision in engine.route_batch(data.rulebook, data.network, data.catalog, stock, data.orders):
+        statuses[decision.status] = statuses.get(decision.status, 0) + 1
+    elapsed = time.perf_counter() - started
+    return {"orders": len(data.orders), "seconds": round(elapsed, 3),
+            "orders_per_s": round(len(data.orders) / elapsed, 1), "statuses": statuses}
+
+
+# ---- 3 and 6: HTTP and memory ------------------------------------------------------------------
+
+WRK_SCRIPT = r"""
+local bodies = {}
+local counter = 0
+local next_tid = 0
+function setup(thread)
+  thread:set("tid", next_tid)
+  next_tid = next_tid + 1
+end
+function init(args)
+  local path, nthreads = args[1], tonumber(args[2])
+  local i = 0
+  for line in io.lines(path) do
+    if i % nthreads == tid then table.insert(bodies, line) end
+    i = i + 1
+  end
+end
+function request()
+  counter = counter + 1
+  local body = bodies[((counter - 1) % #bodies) + 1]
+  return wrk.format("POST", "/orders", {["Content-Type"] = "application/json"}, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"p999_us": %d, "max_us": %d, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9), latency.max, e.connect, e.read, e.write,
+    e.status, e.timeout))
+end
+"""
+
+
+def _fill_database(db: Path, data: Data) -> None:
+    from engine.models import Catalog, Network
+    from server.service import Service
+    from server.store import Store
+    store = Store(str(db))
+    try:
+        service = Service(store)
+        service.put_network(Network.model_validate(json.loads((data.folder / "network.json").read_text())), "bench")
+        service.put_catalog(Catalog.model_validate(json.loads((data.folder / "catalog.json").read_text())), "bench")
+        rows = [(node, sku, level[0]) for (node, sku), level in sorted(data.stock.levels.items())]
+        with store.write() as conn:
+            store.set_on_hand(conn, rows, "bench")
+        result, _ = service.add_playbook(data.playbook_text, "bench")
+        service.activate(result["version"], "bench")
+    finally:
+        store.close()
+
+
+def _tree(pid: int) -> list[int]:
+    out, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            children = []
+        stack.extend(int(c) for c in children)
+    return out
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def part_http(data: Data, args) -> dict:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"skipped": "wrk is not installed (apt-get install wrk)"}
+    from live_server import LiveServer
+    folder = Path(tempfile.mkdtemp(prefix="steve-bench-"))
+    try:
+        db = folder / "steve.db"
+        print("http: filling the database ...", flush=True)
+        _fill_database(db, data)
+        bodies = folder / "orders.jsonl"
+        bodies.write_text("\n".join(data.lines) + "\n", encoding="utf-8")
+        script = folder / "orders.lua"
+        script.write_text(WRK_SCRIPT, encoding="utf-8")
+        server = LiveServer(folder, "--workers", "2", db=db)
+        server.start()
+        try:
+            pids = _tree(server.process.pid)
+            idle_rss = {pid: _status_kb(pid, "VmRSS") for pid in pids}
+            threads = 2
+            command = [wrk, "-t", str(threads), "-c", str(args.connections), "-d", f"{args.http_seconds}s",
+                       "--timeout", "10s", "-s", str(script), server.base, "--", str(bodies), str(threads)]
+            print(f"http: wrk -c {args.connections} for {args.http_seconds} s ...", flush=True)
+            ran = subprocess.run(command, capture_output=True, text=True,
+                                 timeout=args.http_seconds + 60, check=False)
+            pids = _tree(server.process.pid)
+            peak = {pid: _status_kb(pid, "VmHWM") for pid in pids}
+            rss = {pid: _status_kb(pid, "VmRSS") for pid in pids}
+        finally:
+            server.stop()
+        line = next((l for l in ran.stdout.splitlines() if l.startswith("WRKJSON ")), None)
+        if line is None:
+            return {"error": "wrk printed no summary", "stdout": ran.stdout[-2000:], "stderr": ran.stderr[-2000:]}
+        stats = json.loads(line[len("WRKJSON "):])
+        seconds = stats["duration_us"] / 1e6
+        errors = sum(stats[k] for k in ("connect", "read", "write", "status", "timeout"))
+        conn = sqlite3.connect(str(db))
+        try:
+            states = dict(conn.execute("SELECT state, COUNT(*) FROM orders GROUP BY state").fetchall())
+            over = conn.execute("SELECT COUNT(*) FROM stock WHERE reserved > on_hand").fetchone()[0]
+            mismatched = conn.execute(
+                "SELECT COUNT(*) FROM stock s LEFT JOIN (SELECT node, sku, SUM(qty) AS q FROM reservations "
+                "WHERE state = 'active' GROUP BY node, sku) r ON r.node = s.node AND r.sku = s.sku "
+                "WHERE s.reserved != COALESCE(r.q, 0)").fetchone()[0]
+            orphan = conn.execute(
+                "SELECT COUNT(*) FROM (SELECT node, sku FROM reservations WHERE state = 'active' "
+                "GROUP BY node, sku) r LEFT JOIN stock s ON s.node = r.node AND s.sku = r.sku "
+                "WHERE s.node IS NULL").fetchone()[0]
+            reserved_units = conn.execute("SELECT COALESCE(SUM(reserved), 0) FROM stock").fetchone()[0]
+        finally:
+            conn.close()
+        return {
+            "load_generator": "wrk 4 (Debian) + Lua script, 2 threads, on the same 2 cores as the server",
+            "connections": args.connections, "seconds": round(seconds, 2), "requests": stats["requests"],
+            "orders_available": len(data.lines),
+            "orders_per_s": round(stats["requests"] / seconds, 1),
+            "p50_ms": stats["p50_us"] / 1000, "p90_ms": stats["p90_us"] / 1000,
+            "p99_ms": stats["p99_us"] / 1000, "p999_ms": stats["p999_us"] / 1000,
+            "max_ms": stats["max_us"] / 1000, "errors": errors,
+            "error_kinds": {k: stats[k] for k in ("connect", "read", "write", "status", "timeout")},
+            "orders_stored": states, "reserved_over_on_hand": over,
+            "reserved_not_equal_live_reservations": mismatched + orphan, "units_reserved": reserved_units,
+            "server_peak_rss_mb": {str(pid): round(kb / 1024, 1) for pid, kb in peak.items()},
+            "server_peak_rss_mb_max": round(max(peak.values()) / 1024, 1),
+            "server_peak_rss_mb_sum": round(sum(peak.values()) / 1024, 1),
+            "server_rss_mb_idle_sum": round(sum(idle_rss.values()) / 1024, 1),
+            "server_rss_mb_after_sum": round(sum(rss.values()) / 1024, 1),
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---- 4: allocation quality --------------------------------------------------------------------
+
+def part_quality(data: Data, args) -> dict:
+    try:
+        import exact
+    except ImportError:
+        return {"skipped": "highspy is not installed (pip install highspy)"}
+    print(f"quality: {args.quality} orders against a MILP ...", flush=True)
+    captured = []
+    real_solve = allocator.solve
+
+    def capture(problem, require_node=None):
+        plan = real_solve(problem, require_node)
+        if require_node is None and capture.active:
+            captured.append((problem, plan))
+            capture.active = False
+        return plan
+
+    allocator.solve = capture
+    try:
+        stock = data.stock.copy()
+        for order in data.orders[:args.quality]:
+            capture.active = True
+            decision = engine.route(data.rulebook, data.network, data.catalog, stock, order)
+            if decision.status == "routed":
+                engine.reserve(stock, decision)
+    finally:
+        allocator.solve = real_solve
+    rows = []
+    started = time.perf_counter()
+    for problem, plan in captured:
+        if plan is None:
+            continue
+        optimum = exact.solve(problem)
+        if optimum is None:
+            rows.append({"lines": len(problem.lines), "gap": math.nan})
+            continue
+        rows.append({"lines": len(problem.lines), "gap": exact.gap(problem, plan, optimum),
+                     "split": len(plan.shipments) > 1, "split_opt": optimum[2] > 1,
+                     "exact": plan.exact})
+    milp_seconds = time.perf_counter() - started
+    valid = [r for r in rows if not math.isnan(r["gap"])]
+    small = [r for r in valid if r["lines"] <= 3]
+    finite = [r["gap"] for r in valid if not math.isinf(r["gap"])]
+
+    def optimal(rs):
+        return sum(r["gap"] <= 1e-9 for r in rs)
+
+    return {
+        "orders": len(data.orders[:args.quality]), "allocated": len(rows), "compared": len(valid),
+        "milp_failed": len(rows) - len(valid), "milp_seconds": round(milp_seconds, 1),
+        "optimal": optimal(valid), "share_optimal": round(optimal(valid) / max(len(valid), 1), 4),
+        "small_orders": len(small), "small_optimal": optimal(small),
+        "mean_gap_pct": round(100 * sum(finite) / max(len(finite), 1), 4),
+        "worst_gap_pct": round(100 * max(finite, default=0.0), 3),
+        "worse_on_avoided_or_days": sum(math.isinf(r["gap"]) for r in valid),
+        "split_rate": round(sum(r["split"] for r in valid) / max(len(valid), 1), 4),
+        "split_rate_optimum": round(sum(r["split_opt"] for r in valid) / max(len(valid), 1), 4),
+        "proved_by_allocator": sum(r["exact"] for r in valid),
+    }
+
+
+# ---- report ---------------------------------------------------------------------------------------
+
+def _verdict(ok: bool) -> str:
+    return "pass" if ok else "FAIL"
+
+
+def summary(results: dict) -> str:
+    out = []
+    m = results["machine"]
+    out.append(f"Machine: {m['nproc']} cores ({m['cpu']}), Python {m['python']}; "
+               f"run {results['when']}, {results['orders']:,} orders.")
+    out.append("")
+    out.append("| figure | measured | bar | |")
+    out.append("| --- | --- | --- | --- |")
+    ip = results.get("inprocess")
+    if ip:
+        s, h = ip["steve"], ip["handwritten"]
+        ratio = h["orders_per_s"] / s["orders_per_s"]
+        out.append(f"| in-process routing, one core | {s['orders_per_s']:,.0f} orders/s (p50 {s['p50_ms']:.2f} ms, "
+                   f"p99 {s['p99_ms']:.2f} ms) | ≥ 2,000 orders/s | {_verdict(s['orders_per_s'] >= 2000)} |")
+        out.append(f"| hand-written Python rules (floor) | {h['orders_per_s']:,.0f} orders/s: Steve takes "
+                   f"{ratio:.2f}× its time | ≤ 3× | {_verdict(ratio <= 3)} |")
+    b = results.get("batch")
+    if b:
+        out.append(f"| batch with reservations (route_batch) | {b['orders_per_s']:,.0f} orders/s | — | |")
+    hp = results.get("http")
+    if hp and "orders_per_s" in hp:
+        ok = hp["orders_per_s"] >= 500 and hp["p99_ms"] <= 50 and hp["errors"] == 0
+        out.append(f"| HTTP POST /orders, 2 workers, wrk -c {hp['connections']} on the same 2 cores | "
+                   f"{hp['orders_per_s']:,.0f} orders/s, p50 {hp['p50_ms']:.1f} ms, p99 {hp['p99_ms']:.1f} ms, "
+                   f"p99.9 {hp['p999_ms']:.1f} ms, {hp['errors']} errors | ≥ 500/s, p99 ≤ 50 ms, 0 errors | "
+                   f"{_verdict(ok)} |")
+        inv = hp["reserved_over_on_hand"] == 0 and hp["reserved_not_equal_live_reservations"] == 0
+        out.append(f"| stock after the HTTP run | {hp['reserved_over_on_hand']} rows reserved > on hand, "
+                   f"{hp['reserved_not_equal_live_reservations']} rows reserved ≠ live reservations | 0 and 0 | "
+                   f"{_verdict(inv)} |")
+        out.append(f"| server peak RSS (largest process; all {len(hp['server_peak_rss_mb'])} together) | "
+                   f"{hp['server_peak_rss_mb_max']:.0f} MB ({hp['server_peak_rss_mb_sum']:.0f} MB) | ≤ 300 MB | "
+                   f"{_verdict(hp['server_peak_rss_mb_max'] <= 300)} |")
+    elif hp:
+        out.append(f"| HTTP | {hp} | | |")
+    q = results.get("quality")
+    if q and "compared" in q:
+        ok = q["small_optimal"] == q["small_orders"] and q["mean_gap_pct"] <= 0.5
+        out.append(f"| allocation vs exact MILP ({q['compared']} orders) | {q['share_optimal']:.1%} optimal; "
+                   f"≤ 3 lines: {q['small_optimal']}/{q['small_orders']} optimal; mean gap {q['mean_gap_pct']:.3f}%, "
+                   f"worst {q['worst_gap_pct']:.2f}%; split rate {q['split_rate']:.1%} vs {q['split_rate_optimum']:.1%} "
+                   f"| every ≤ 3-line order optimal, mean gap ≤ 0.5% | {_verdict(ok)} |")
+    if ip:
+        out.append("")
+        n = ip["peer_orders"]
+        base = ip["steve_on_peer_orders"]["orders_per_s"]
+        out.append(f"Peers on the same {n:,} orders and rules (route() with each matcher; ratio = its time / Steve's):")
+        out.append("")
+        out.append("| matcher | orders/s | × Steve's time | same allocations | matching alone, µs/order |")
+        out.append("| --- | --- | --- | --- | --- |")
+        mo = ip["matching_us_per_order"]
+        rows = [("Steve (compiled, default)", ip["steve_on_peer_orders"], n, "compiled"),
+                ("hand-written Python", ip["handwritten_on_peer_orders"],
+                 ip["handwritten_on_peer_orders_same_allocation"], "handwritten"),
+                ("Steve, reference Python matcher", ip.get("python_reference"),
+                 ip.get("python_reference_same_allocation"), "python"),
+                ("Steve, durable_rules matcher", ip.get("durable_engine"), ip.get("durable_engine_same_allocation"),
+                 "durable_engine"),
+                ("durable_rules DSL ruleset", ip.get("durable_dsl"), ip.get("durable_dsl_same_allocation"),
+                 "durable_dsl")]
+        for label, r, same, key in rows:
+            if not r:
+                continue
+            total = r["orders"]
+            out.append(f"| {label} | {r['orders_per_s']:,.0f} | {base / r['orders_per_s']:.2f} | "
+                       f"{same:,}/{total:,} | {mo.get(key, float('nan')):,.1f} |")
+        out.append("")
+        out.append(f"Matching alone: on {mo['orders']:,} orders' facts, {mo['candidates_per_order']} "
+                   "candidates per order. Over all orders the hand-written rules gave the same allocation as "
+                   f"Steve on {ip['handwritten_same_allocation']:,}/{ip['handwritten']['orders']:,}.")
+    return "\n".join(out)
+
+
+def update_doc(text: str) -> None:
+    doc = DOC.read_text(encoding="utf-8")
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    if begin not in doc or end not in doc:
+        raise SystemExit(f"{DOC} has no {begin} ... {end} section")
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    DOC.write_text(head + begin + "\n" + text + "\n" + end + tail, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--peer-orders", type=int, default=1000, help="orders for the slow peers")
+    parser.add_argument("--quality", type=int, default=1000)
+    parser.add_argument("--http-seconds", type=int, default=12)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", default=",".join(PARTS))
+    parser.add_argument("--update-doc", action="store_true")
+    args = parser.parse_args()
+    parts = [p for p in args.only.split(",") if p]
+    data = Data(args.data, args.orders)
+    results = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "orders": len(data.orders)}
+    for part in parts:
+        results[part] = globals()[f"part_{part}"](data, args)
+    (args.data / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    text = summary(results)
+    print(text)
+    if args.update_doc:
+        update_doc(text)
+
+
+if __name__ == "__main__":
+    main()
