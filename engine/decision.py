@@ -74,7 +74,9 @@ class Decision:
 
     @property
     def cost(self) -> float:
-        return cents(sum(s.cost for s in self.shipments))
+        """The sum of the shipments' costs as they are shown (each to the
+        cent), so that the total is always the sum of its parts."""
+        return cents(sum(cents(s.cost) for s in self.shipments))
 
     @property
     def days(self) -> int:
