@@ -3,9 +3,16 @@ and for `steve fmt` (it must format or raise PlaybookError, nothing else)."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import sys
+
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import dsl
+import engine
 from dsl.diagnostics import Diagnostic, render
 from dsl.formatter import format_playbook
 
@@ -177,3 +184,132 @@ def test_recovery_still_checks_a_rule_on_the_same_line():
     text = ('playbook "x"\nrule "a" when custmer.tier is "x" then ship complete '
             'rule "b" when then ship complete')
     assert (2, 15, 'unknown fact "custmer"; did you mean "customer"?') in messages(text)
+
+
+# ---- depth is measured before any recursive pass ---------------------------------------------
+
+def test_deep_nesting_is_refused_before_any_recursive_pass():
+    """With only 40 frames of stack to spare, 50,000 chained `not`s and
+    10,000 parentheses still get the nesting diagnostic: nothing walks the
+    tree recursively before the iterative depth check has refused it."""
+    dsl.check('playbook "warm-up"\n')                  # the parser is built outside the limit
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 40)
+    try:
+        nots = messages(HOSTILE["50,000 chained not"])
+        parens = messages(HOSTILE["10,000 nested parentheses"])
+        with pytest.raises(dsl.PlaybookError) as refused:
+            dsl.compile(HOSTILE["50,000 chained not"], FILE)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert nots == [(2, 271, TOO_DEEP)]
+    assert parens == [(2, 79, TOO_DEEP)]
+    assert [d.message for d in refused.value.errors] == [TOO_DEEP]
+
+
+# ---- fuzzing: generated, mutated and random text ---------------------------------------------
+#
+# Valid playbooks come from the grammar (test_formatter's from_lark strategy);
+# mutations cut, repeat, truncate and splice them with fragments that break
+# things; random text and bytes are the rest. Whatever comes in, `dsl.check`
+# returns well-formed diagnostics, `dsl.compile` and `steve fmt` succeed or
+# raise PlaybookError, and a playbook that checks clean routes an order.
+
+from test_formatter import PLAYBOOKS                        # noqa: E402
+
+FRAGMENTS = ['rule "x"', "rule", "when", "then", " and ", " or ", "not ", "(", ")", '"', "$", "%", "#",
+             "\n", "\r", "\t", "group", "priority 10", "keep 2 units", "exclude node", "is one of", ",",
+             "\x00", "\ufeff", "\u202e", "\u200b", "é", "😀", "99999999999999999999999", "-", ".",
+             "between", "2026-02-30", "25:99", "$-0.001", "1e309", "is is", "node.", "order.lines",
+             'set order.x to "y"', "tag order", "max shipments 0", "\\", "'", "{", "}", "[", "]"]
+FUZZ = settings(max_examples=300, derandomize=True, deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.large_base_example, HealthCheck.filter_too_much])
+
+
+@st.composite
+def mutated_playbooks(draw) -> str:
+    text = draw(PLAYBOOKS)
+    for _ in range(draw(st.integers(1, 4))):
+        start = draw(st.integers(0, len(text)))
+        end = draw(st.integers(start, min(len(text), start + 40)))
+        how = draw(st.sampled_from(["delete", "insert", "repeat", "truncate", "swap", "replace"]))
+        if how == "delete":
+            text = text[:start] + text[end:]
+        elif how == "insert":
+            piece = draw(st.sampled_from(FRAGMENTS) | st.text(max_size=6))
+            text = text[:start] + piece + text[start:]
+        elif how == "repeat":
+            text = text[:end] + text[start:end] * draw(st.integers(1, 3)) + text[end:]
+        elif how == "truncate":
+            text = text[:start]
+        elif how == "swap":
+            text = text[end:] + text[start:end] + text[:start]
+        else:
+            text = text[:start] + draw(st.sampled_from(FRAGMENTS)) + text[end:]
+    return text
+
+
+def well_formed(text, diagnostics) -> None:
+    assert isinstance(diagnostics, list)
+    lines = max(1, (text.decode("utf-8", "replace") if isinstance(text, bytes) else text).count("\n") + 2)
+    for d in diagnostics:
+        assert isinstance(d, Diagnostic)
+        assert d.severity in ("error", "warning") and d.message.strip()
+        assert 1 <= d.line <= lines and d.column >= 1, (d.line, d.column, lines)
+        d.format()
+        d.to_json()
+
+
+def survives(text) -> None:
+    """check, compile and fmt: diagnostics or PlaybookError, never anything else."""
+    diagnostics = dsl.check(text, FILE)
+    well_formed(text, diagnostics)
+    try:
+        rulebook = dsl.compile(text, FILE)
+    except dsl.PlaybookError as error:
+        assert error.errors and all(d.severity == "error" for d in error.errors)
+        assert any(d.severity == "error" for d in diagnostics)
+        rulebook = None
+        event("refused with diagnostics")
+    else:
+        assert not any(d.severity == "error" for d in diagnostics)
+        event("checks clean and compiles")
+    try:
+        out = format_playbook(text, FILE)
+    except dsl.PlaybookError:
+        pass
+    else:
+        assert dsl.parse(out) == dsl.parse(text)
+    return rulebook
+
+
+@FUZZ
+@given(PLAYBOOKS)
+def test_generated_playbooks_check_compile_and_route(demo, text):
+    rulebook = survives(text)
+    if rulebook is not None:                        # it checks clean: it routes, never raises
+        from server.demo import DEMO_ORDER
+        decision = engine.route(rulebook, demo.network, demo.catalog, demo.stock(), DEMO_ORDER)
+        assert decision.status in ("routed", "held", "error")
+
+
+@FUZZ
+@given(mutated_playbooks())
+def test_mutated_playbooks_give_diagnostics_not_tracebacks(text):
+    survives(text)
+
+
+@FUZZ
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=400)
+       | st.lists(st.sampled_from(FRAGMENTS + [" ", "x", "1"]), max_size=60).map("".join))
+def test_random_text_gives_diagnostics_not_tracebacks(text):
+    survives(text)
+
+
+@FUZZ
+@given(st.binary(max_size=400))
+def test_random_bytes_give_diagnostics_not_tracebacks(raw):
+    well_formed(raw, dsl.check(raw, FILE))
+    with contextlib.suppress(dsl.PlaybookError):
+        dsl.compile(raw, FILE)
