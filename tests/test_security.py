@@ -91,43 +91,69 @@ def test_the_scan_would_see_an_eval(tmp_path):
 SQL_CALLS = {"execute", "executemany", "executescript", "query"}
 
 
-def built_sql(path: Path) -> list[tuple[int, str]]:
-    """SQL arguments that are not one plain string literal, as (line, source)."""
-    tree = ast.parse(path.read_text(), str(path))
-    out = []
+def counters(tree: ast.AST) -> set[str]:
+    """Names bound to enumerate()'s index (`for number, item in enumerate(…)`): integers."""
+    out = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and call_name(node).split(".")[-1] in SQL_CALLS and node.args:
-            sql = node.args[0]
-            if isinstance(sql, ast.Constant) and isinstance(sql.value, str):
-                continue
-            if isinstance(sql, ast.BinOp) and all(isinstance(s, ast.Constant) for s in (sql.left, sql.right)):
-                continue
-            if isinstance(sql, ast.Name) and sql.id in {"sql", "SCHEMA"}:
-                continue        # Store.query's own parameter, the constant schema script
-            out.append((node.lineno, ast.unparse(sql)))
+        if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.iter, ast.Call) \
+                and call_name(node.iter) == "enumerate" and isinstance(node.target, ast.Tuple) \
+                and isinstance(node.target.elts[0], ast.Name):
+            out.add(node.target.elts[0].id)
     return out
 
 
+def built_sql(path: Path) -> list[tuple[int, str]]:
+    """SQL arguments built from anything but string literals, `?` placeholders
+    (`marks`), enumerate() counters and the integer busy timeout: (line, source)."""
+    tree = ast.parse(path.read_text(), str(path))
+    integers = counters(tree)
+    out = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and call_name(node).split(".")[-1] in SQL_CALLS and node.args):
+            continue
+        sql = node.args[0]
+        if isinstance(sql, ast.Constant) and isinstance(sql.value, str):
+            continue
+        if isinstance(sql, ast.BinOp) and all(isinstance(s, ast.Constant) for s in (sql.left, sql.right)):
+            continue
+        if isinstance(sql, ast.Name) and sql.id in {"sql", "SCHEMA"}:
+            continue            # Store.query's own parameter, the constant schema script
+        if isinstance(sql, ast.JoinedStr) and all(safe_part(part, integers) for part in sql.values):
+            continue
+        out.append((node.lineno, ast.unparse(sql)))
+    return out
+
+
+def safe_part(part: ast.expr, integers: set[str]) -> bool:
+    if isinstance(part, ast.Constant):
+        return True
+    value = part.value
+    if isinstance(value, ast.Name):
+        return value.id == "marks" or value.id in integers
+    # the busy timeout, an int formatted with :d (a str would raise)
+    return ast.unparse(value) == "self.busy_timeout" and ast.unparse(part.format_spec or ast.Constant("")) \
+        == "f'd'"
+
+
 def test_every_sql_statement_is_parameterised():
-    allowed = {
-        # `?` placeholders, one per value: marks = ",".join("?" * len(skus))
-        "f'SELECT node, sku, on_hand, reserved FROM stock WHERE sku IN ({marks})'",
-        # an int read from configuration (int() and the :d format): nothing to inject
-        "f'PRAGMA busy_timeout = {self.busy_timeout:d}'",
-    }
-    found = {(path.relative_to(ROOT), line, text) for path in sources("server") for line, text in built_sql(path)}
-    assert {text for _, _, text in found} <= allowed, sorted(found)
+    found = [(path.relative_to(ROOT), line, text) for path in sources("server") for line, text in built_sql(path)]
+    assert not found, found
     store = (ROOT / "server" / "store.py").read_text()
-    assert 'marks = ",".join("?" * len(skus))' in store
+    assert 'marks = ",".join("?" * len(skus))' in store              # `marks` is only placeholders
     assert "self.busy_timeout = busy_timeout_ms() if busy_timeout is None else int(busy_timeout)" in store
 
 
 def test_the_sql_scan_would_see_user_data_in_sql(tmp_path):
     bad = tmp_path / "bad.py"
-    bad.write_text('def f(conn, order_id):\n    conn.execute(f"SELECT * FROM orders WHERE id = \'{order_id}\'")\n'
+    bad.write_text('def f(conn, order_id, rows):\n'
+                   '    conn.execute(f"SELECT * FROM orders WHERE id = \'{order_id}\'")\n'
                    '    conn.execute("SELECT * FROM orders WHERE id = " + order_id)\n'
-                   '    conn.execute("SELECT %s" % order_id)\n')
-    assert len(built_sql(bad)) == 3
+                   '    conn.execute("SELECT %s" % order_id)\n'
+                   '    conn.execute(f"PRAGMA busy_timeout = {order_id}")\n'
+                   '    for number, row in enumerate(rows):\n'
+                   '        conn.execute(f"SAVEPOINT s_{number}")\n'           # an int: fine
+                   '        conn.execute(f"SAVEPOINT s_{row}")\n')
+    assert [line for line, _ in built_sql(bad)] == [2, 3, 4, 5, 8]
 
 
 # ---- the token ------------------------------------------------------------------------------
