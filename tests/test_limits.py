@@ -277,3 +277,16 @@ def test_playbook_size_limit_without_the_body_limit(tmp_path):
             f"playbook is {len(wide.encode()):,} bytes; the limit is 1,000,000 bytes")
         assert client.post("/playbooks", json={"text": wide}).status_code == 422
         assert client.get("/playbooks").json()["playbooks"] == []
+
+
+def test_over_http_deep_nesting_is_a_diagnostic(loaded):
+    """50,000 chained `not`s (200 kB, under the body limit): 422 with the
+    nesting diagnostic, for a check and for storing; nothing is stored."""
+    client, _ = loaded
+    deep = 'playbook "deep"\nrule "r" when ' + "not " * 50_000 + "order.lines > 1 then ship complete\n"
+    for endpoint in ("/playbooks/check", "/playbooks"):
+        answer = client.post(endpoint, content=deep.encode(), headers={"content-type": "text/plain"})
+        assert answer.status_code == 422, answer.text
+        messages = [d["message"] for d in answer.json()["diagnostics"]]
+        assert messages == ["conditions nest deeper than 64 levels; split the rule or use a group"]
+    assert client.get("/playbooks").json()["playbooks"] == []
