@@ -186,42 +186,46 @@ def estimate(problem, plan, eligible: list[str], avoid_notes: dict[str, str], th
             carried[index] = number
     base = [(s.node, s.cost, s.days, s.weight, dict(s.lines)) for s in plan.shipments]
     max_days = plan.days if problem.objective == "speed" else None
+    # what the plan is without each line that one shipment carries whole:
+    # (its shipment, shipments left, cost and days of the rest, adjusts of the rest)
+    without = {}
+    for index, ln in lines.items():
+        if index in split_lines or index not in carried:
+            continue
+        source = carried[index]
+        src_node, _, _, _, src_lines = base[source]
+        shipments = len(base) + (0 if len(src_lines) == 1 else 1)
+        if limit is not None and shipments > limit:
+            continue
+        kg = ln.qty * ln.weight
+        total, days = 0.0, 0
+        for number, (node, cost, ship_days, weight, _) in enumerate(base):
+            if number == source:
+                if len(src_lines) == 1:
+                    continue
+                src_opts = [(o.fixed, o.per_kg, o.days, o.carrier) for o in problem.carriers[node]]
+                f, p, d, _ = _pick(src_opts, weight - kg, max_days)
+                cost, ship_days = f + p * (weight - kg), d
+            total += cost
+            days = max(days, ship_days)
+        adjust = sum(pairs[(i, n)].adjust for n_, (n, _, _, _, ls) in enumerate(base) for i in ls
+                     if not (n_ == source and i == index))
+        without[index] = (src_node, shipments, total, days, adjust, kg)
     out = {}
     for node_id in eligible:
         opts = [(o.fixed, o.per_kg, o.days, o.carrier) for o in problem.carriers.get(node_id, ())]
         best = None
-        for index, ln in lines.items():
+        for index, (src_node, shipments, total, days, adjust, kg) in without.items():
             cand = pairs.get((index, node_id))
-            if cand is None or not opts or index in split_lines or index not in carried:
+            if cand is None or not opts or problem.stock.get((node_id, lines[index].sku), 0) < lines[index].qty:
                 continue
-            if problem.stock.get((node_id, ln.sku), 0) < ln.qty:
-                continue
-            source = carried[index]
-            src_node, _, _, src_kg, src_lines = base[source]
-            shipments = len(base) + (0 if len(src_lines) == 1 else 1)
-            if limit is not None and shipments > limit:
-                continue
-            kg = ln.qty * ln.weight
-            total, days = 0.0, 0
-            for number, (node, cost, ship_days, weight, _) in enumerate(base):
-                if number == source:
-                    if len(src_lines) == 1:
-                        continue
-                    src_opts = [(o.fixed, o.per_kg, o.days, o.carrier) for o in problem.carriers[node]]
-                    f, p, d, _ = _pick(src_opts, weight - kg, max_days)
-                    cost, ship_days = f + p * (weight - kg), d
-                total += cost
-                days = max(days, ship_days)
             f, p, d, _ = _pick(opts, kg, max_days)
-            total += f + p * kg
-            days = max(days, d)
-            adjust = sum(pairs[(i, n)].adjust for n_, (n, _, _, _, ls) in enumerate(base) for i in ls
-                         if not (n_ == source and i == index)) + cand.adjust
+            moved_days = max(days, d)
             avoided = plan.avoided - int(pairs[(index, src_node)].avoided) + int(cand.avoided)
-            value = total + problem.split_penalty * max(shipments - 1, 0) + adjust
+            value = total + (f + p * kg) + problem.split_penalty * max(shipments - 1, 0) + adjust + cand.adjust
             if problem.objective == "balanced":
-                value += problem.day_value * days
-            key = (avoided, days if problem.objective == "speed" else 0, value, index)
+                value += problem.day_value * moved_days
+            key = (avoided, moved_days if problem.objective == "speed" else 0, value, index)
             if best is None or key < best[0]:
                 best = (key, index)
         if best is None:

@@ -158,7 +158,7 @@ def _pickup(order: Order, network: Network, stock: Stock, situation: Situation, 
 
 def _allocate(order: Order, network: Network, stock: Stock, situation: Situation,
               verdict: Verdict, common) -> Decision:
-    blocked: dict[str, list[str]] = {k: list(v) for k, v in situation.unavailable.items()}
+    blocked: dict[str, list[str]] = dict(situation.unavailable)    # lists copied when added to
     lanes = _lanes(network, situation, verdict)
     candidates = []
     avoid_notes: dict[str, str] = {}
@@ -182,7 +182,7 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         elif not lanes.get(node_id):
             why_not = "no allowed carrier serves this route"
         if why_not:
-            blocked.setdefault(node_id, []).append(why_not)
+            blocked[node_id] = blocked.get(node_id, []) + [why_not]
             continue
         avoided_by = applies(verdict.avoided, line, node_id)
         avoided = avoided_by is not None
@@ -299,9 +299,11 @@ def _single_estimate(problem, node_id: str) -> float:
 def _summarise(network: Network, blocked: dict[str, list[str]], used: set[str]) -> dict[str, str]:
     out = {}
     for node in network.nodes:
-        if node.id in used or node.id not in blocked:
+        node_id = node.id
+        reasons = blocked.get(node_id)
+        if reasons is None or node_id in used:
             continue
-        out[node.id] = "; ".join(dict.fromkeys(blocked[node.id]))
+        out[node_id] = reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons))
     return out
 
 
