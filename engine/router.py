@@ -220,15 +220,21 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
 
 
 def _lanes(network: Network, situation: Situation, verdict: Verdict) -> dict[str, tuple]:
+    """Carrier options per node that has a candidate (the allocator and the
+    explanations look at no other node)."""
     lanes = {}
     chosen = verdict.carrier[0] if verdict.carrier else None
+    avoid, surcharges = verdict.avoid_carriers, verdict.surcharges
+    wanted = {entity.node for entity in situation.base.candidates}
     for node_id, reach in situation.reach.items():
-        options = [l for l in reach.lanes if chosen is None or l.carrier == chosen]
-        preferred = [l for l in options if l.carrier not in verdict.avoid_carriers]
-        options = preferred or options
-        lanes[node_id] = tuple(
-            alloc.CarrierOption(l.carrier, l.fixed + verdict.surcharges.get(l.carrier, 0.0), l.per_kg, l.days)
-            for l in options)
+        if node_id not in wanted:
+            continue
+        options = reach.lanes if chosen is None else [l for l in reach.lanes if l.carrier == chosen]
+        if avoid:
+            options = [l for l in options if l.carrier not in avoid] or options
+        lanes[node_id] = tuple([
+            alloc.CarrierOption(l.carrier, l.fixed + surcharges.get(l.carrier, 0.0), l.per_kg, l.days)
+            for l in options])
     return lanes
 
 
