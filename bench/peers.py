@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dsl.compiler import AllOf, AnyOf, Check, NotOf  # noqa: E402
-from engine.matching import Firing, apply_change, changes_facts, guard  # noqa: E402
+from engine.matching import Agenda, Firing  # noqa: E402
 
 import generate  # noqa: E402
 
@@ -307,10 +307,8 @@ def durable_dsl(rulebook):
                 or (op == "ne" and (a is None or b is None)) else 0
         return out
 
-    from collections import Counter
-
     def run(_rulebook, base):
-        fired, firings, chain = set(), [], Counter()
+        agenda = Agenda(base)
         entity_order = {}
         scopes = {"o": [base.entities("order")[0]], "l": base.lines, "c": base.candidates}
         for code, entities in scopes.items():
@@ -330,17 +328,11 @@ def durable_dsl(rulebook):
             restart = False
             for position, r in enumerate(rules):
                 for entity, _ in sorted(by_rule.get(position, ()), key=lambda pair: pair[1]):
-                    if (r.index, entity.id) in fired:
-                        continue
-                    fired.add((r.index, entity.id))
-                    firing = Firing(r, entity)
-                    firings.append(firing)
-                    guard(firings, chain, firing)
-                    if changes_facts(r) and apply_change(firing, base):
+                    if agenda.pending(r, entity) and agenda.fire(r, entity):
                         restart = True
                         break
                 if restart:
                     break
             if not restart:
-                return firings
+                return agenda.firings
     return run

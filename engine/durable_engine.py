@@ -99,7 +99,7 @@ import math
 import re
 import struct
 import threading
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1058,9 +1058,7 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
     """Fire the rules on the facts to a fixpoint; the firings in order
     (identical to engine.matching.run_rules)."""
     compiled = _compiled_for(rulebook)
-    fired: set[tuple[int, str]] = set()
-    firings: list[Firing] = []
-    chain: Counter = Counter()
+    agenda = matching.Agenda(base)
     while True:
         matches = compiled.match(base) if compiled.definition else {}
         restart = False
@@ -1069,16 +1067,12 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
             if not hits:
                 continue
             for position, entity in enumerate(base.entities(rule.scope)):
-                if position not in hits or (rule.index, entity.id) in fired:
+                if position not in hits or not agenda.pending(rule, entity):
                     continue
-                fired.add((rule.index, entity.id))
-                firing = Firing(rule, entity)
-                firings.append(firing)
-                matching.guard(firings, chain, firing)
-                if matching.changes_facts(rule) and matching.apply_change(firing, base):
+                if agenda.fire(rule, entity):
                     restart = True
                     break
             if restart:
                 break
         if not restart:
-            return firings
+            return agenda.firings

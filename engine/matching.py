@@ -169,34 +169,52 @@ def changes_facts(rule: CompiledRule) -> bool:
 
 # ---- the agenda -------------------------------------------------------------------
 
+class Agenda:
+    """What has fired so far for one order: refraction (once per rule and
+    entity), the firings in order, and the loop guard. Every matcher walks
+    its matches in agenda order through `fire`."""
+
+    def __init__(self, base: FactBase):
+        self.base = base
+        self.fired: set[tuple[int, str]] = set()
+        self.firings: list[Firing] = []
+        self.chain: Counter = Counter()
+
+    def pending(self, rule: CompiledRule, entity: Entity) -> bool:
+        return (rule.index, entity.id) not in self.fired
+
+    def fire(self, rule: CompiledRule, entity: Entity) -> bool:
+        """Record a firing and apply its tag/set effects; True when a fact
+        changed, so matching must start again from the top."""
+        self.fired.add((rule.index, entity.id))
+        firing = Firing(rule, entity)
+        self.firings.append(firing)
+        guard(self.firings, self.chain, firing)
+        return changes_facts(rule) and apply_change(firing, self.base)
+
+
 def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
     """Fire the rules on the facts to a fixpoint; the firings in order."""
-    fired: set[tuple[int, str]] = set()
-    firings: list[Firing] = []
-    chain = Counter()
+    agenda = Agenda(base)
     tests = 0
     restart = True
     while restart:
         restart = False
         for rule in rulebook.rules:
             for entity in base.entities(rule.scope):
-                if (rule.index, entity.id) in fired:
+                if not agenda.pending(rule, entity):
                     continue
                 tests += 1
                 if not tests & 1023:
                     limits.check("matching the rules")
                 if not holds(rule.condition, base.view(entity)):
                     continue
-                fired.add((rule.index, entity.id))
-                firing = Firing(rule, entity)
-                firings.append(firing)
-                guard(firings, chain, firing)
-                if changes_facts(rule) and apply_change(firing, base):
+                if agenda.fire(rule, entity):
                     restart = True
                     break
             if restart:
                 break
-    return firings
+    return agenda.firings
 
 
 def guard(firings: list[Firing], chain: Counter, firing: Firing) -> None:
