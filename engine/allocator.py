@@ -44,8 +44,11 @@ Algorithm (details in ``engine/_search.py``):
 """
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from . import _search
 
@@ -54,8 +57,7 @@ SMALL_ORDER = 6         # orders with at most this many lines get 5x the budget
 OBJECTIVES = ("cost", "speed", "balanced")
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """An order line."""
     index: int          # position in the order, 0-based, unique
     sku: str
@@ -63,17 +65,16 @@ class Line:
     weight: float       # kg per unit
 
 
-@dataclass(frozen=True)
-class CarrierOption:
-    """One way a given node can ship to this customer."""
+class CarrierOption(NamedTuple):
+    """One way a given node can ship to this customer (the fields of
+    engine.costs.Lane, in the same order: a Lane is accepted as one)."""
     carrier: str
     fixed: float        # base + distance + handling + surcharges, in money
     per_kg: float       # money per kg of the shipment's total weight
     days: int           # transit days for this node + carrier
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """Node ``node`` may ship (part of) line ``line``."""
     line: int                   # Line.index
     node: str
@@ -220,7 +221,7 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
         plan = _one_line(problem)
         if plan is not None:
             return plan
-    model = _Model(problem)
+    model, instances = _shared(problem)
     if not model.lines:
         return None if require_node is not None else Plan((), 0.0, 0.0, 0, 0, True)
     if require_node is not None and require_node not in model.node_index:
@@ -237,7 +238,7 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
                     break                       # later limits are slower
                 if cost_floor is not None and cost_floor + off > inc.key[2] + _search.EPS:
                     break                       # off grows with D: so do later ones
-            built.append((_search.Instance(model, req, D), prim, off))
+            built.append((_instance(model, instances, req, D), prim, off))
             inst = built[-1][0]
             if inst.feasible:
                 _search.seed_single_node(inst, inc, prim, off)
@@ -249,7 +250,7 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
     if not exact:
         if inc.alloc is None:
             for D, prim, off in limits[len(built):]:
-                built.append((_search.Instance(model, req, D), prim, off))
+                built.append((_instance(model, instances, req, D), prim, off))
             for inst, prim, off in built:
                 if inst.feasible:
                     _search.greedy(inst, inc, prim, off)
@@ -259,6 +260,35 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
     if inc.alloc is None:
         return None
     return _build_plan(problem, model, inc.inst, inc.alloc, exact)
+
+
+_SHARED = threading.local()
+
+
+def _shared(problem: Problem) -> tuple[_Model, dict]:
+    """The model of `problem` and its search instances per day limit, kept
+    for the last problem solved in this thread: the router solves one
+    problem, then the same problem once per node it explains
+    (require_node), and those searches share everything but the node."""
+    last = getattr(_SHARED, "last", None)
+    if last is None or last[0] is not problem:
+        last = _SHARED.last = (problem, _Model(problem), {})
+    return last[1], last[2]
+
+
+def _instance(model: _Model, instances: dict, req: int | None, D):
+    """_search.Instance(model, req, D), built once per day limit: an
+    instance depends on the required node only through `req` and whether
+    any line can use that node."""
+    base = instances.get(D)
+    if base is None:
+        base = instances[D] = _search.Instance(model, None, D)
+    if req is None:
+        return base
+    inst = copy.copy(base)
+    inst.req = req
+    inst.feasible = base.feasible and any(req in ld.pos_of for ld in base.lines)
+    return inst
 
 
 def _one_line(problem: Problem) -> Plan | None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
-from .geo import Point, km_between
+from .geo import EARTH_RADIUS_KM, Point
 from .models import Carrier, Node
 
 
@@ -27,9 +26,8 @@ class Lane(NamedTuple):
     days: int
 
 
-@dataclass(frozen=True)
-class Reach:
-    """How a node reaches the customer."""
+class Reach(NamedTuple):
+    """How a node reaches the customer (a named tuple, as Lane)."""
     node: str
     km: float
     lanes: tuple[Lane, ...]   # every carrier that serves it, cheapest fixed first
@@ -54,21 +52,48 @@ def reach(node: Node, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.d
 
 
 def _reach(node: Node, rows: tuple, ship_to: Point, today: dt.date) -> Reach:
-    km = km_between(node.lat, node.lon, ship_to.lat, ship_to.lon)
-    extra_days = node.lead_days
-    if node.kind == "transit" and node.eta is not None:
-        extra_days += max(0, (node.eta - today).days)
+    return _reach_from(_node_row(node), rows, ship_to.lat, ship_to.lon, math.radians(ship_to.lat),
+                       math.cos(math.radians(ship_to.lat)), ship_to.state, today)
+
+
+def _reach_from(row: tuple, rows: tuple, lat: float, lon: float, p2: float, cos_p2: float,
+                to_state: str | None, today: dt.date) -> Reach:
+    """_reach with the node's figures prepared (see _node_row) and the
+    ship-to's latitude in radians and its cosine worked out once per order;
+    the same arithmetic as geo.km_between, so the same distances to the bit."""
+    node_id, p1, cos_p1, node_lon, handling, extra_days, eta, from_state = row
+    dp, dl = p2 - p1, math.radians(lon - node_lon)
+    a = math.sin(dp / 2) ** 2 + cos_p1 * cos_p2 * math.sin(dl / 2) ** 2
+    km = 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    if eta is not None:
+        extra_days += max(0, (eta - today).days)
     lanes = []
-    from_state, to_state = node.state, ship_to.state
     for ident, base, per_kg, per_1000km, km_per_day, min_days, states in rows:
         if states is not None and not (from_state in states and to_state in states):
             continue
         days = max(min_days, math.ceil(km / km_per_day - 1e-9)) + extra_days
-        fixed = base + per_1000km * km / 1000 + node.handling
+        fixed = base + per_1000km * km / 1000 + handling
         lanes.append(Lane(ident, fixed, per_kg, days))
     if len(lanes) > 1:
         lanes.sort(key=lambda l: (l.fixed, l.days, l.carrier))
-    return Reach(node.id, km, tuple(lanes))
+    return Reach(node_id, km, tuple(lanes))
+
+
+_NODE_ROWS: dict[int, tuple] = {}
+
+
+def _node_row(node: Node) -> tuple:
+    """What _reach_from needs of a node, kept per node object (nodes are frozen)."""
+    hit = _NODE_ROWS.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    p1 = math.radians(node.lat)
+    row = (node.id, p1, math.cos(p1), node.lon, node.handling, node.lead_days,
+           node.eta if node.kind == "transit" else None, node.state)
+    if len(_NODE_ROWS) > 100_000:
+        _NODE_ROWS.clear()
+    _NODE_ROWS[id(node)] = (node, row)
+    return row
 
 
 _ROWS: dict[int, tuple] = {}
@@ -90,4 +115,7 @@ def _carrier_rows(carriers: tuple[Carrier, ...]) -> tuple:
 
 def reaches(nodes, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.date) -> dict[str, Reach]:
     rows = _carrier_rows(carriers)
-    return {node.id: _reach(node, rows, ship_to, today) for node in nodes}
+    lat, lon, state = ship_to.lat, ship_to.lon, ship_to.state
+    p2 = math.radians(lat)
+    cos_p2 = math.cos(p2)
+    return {node.id: _reach_from(_node_row(node), rows, lat, lon, p2, cos_p2, state, today) for node in nodes}

@@ -44,14 +44,66 @@ class Line:
 
 @dataclass
 class Situation:
-    """Everything the router knows about one order before the rules run."""
+    """Everything the router knows about one order before the rules run.
+
+    `unavailable` (node -> the reasons it cannot ship each line it cannot
+    ship, in line order) is worked out on first use: most orders only need
+    `node_reasons`, which gives the same words without building a list for
+    every node of a large network."""
     order: Order
     lines: list[Line]
     ship_to: Point
     local_time: dt.datetime
     reach: dict[str, Reach]
     base: FactBase
-    unavailable: dict[str, list[str]] = field(default_factory=dict)   # node -> reasons it cannot ship
+    line_nodes: list[set[str]] = field(default_factory=list)   # per line: nodes with a candidate
+    node_rows: list[tuple] = field(default_factory=list)       # (node, id, reason it cannot ship at all)
+    no_lane: set[tuple[str, int]] = field(default_factory=set)  # (node, line) with stock but no carrier
+    _unavailable: dict[str, list[str]] | None = None
+
+    @property
+    def unavailable(self) -> dict[str, list[str]]:
+        if self._unavailable is None:
+            out = {}
+            for _, node_id, reason in self.node_rows:
+                reasons = self._line_reasons(node_id, reason)
+                if reasons:
+                    out[node_id] = reasons
+            self._unavailable = out
+        return self._unavailable
+
+    def _line_reasons(self, node_id: str, reason: str | None) -> list[str]:
+        if reason is not None:
+            return [reason] * len(self.lines)
+        out = []
+        for line, nodes in zip(self.lines, self.line_nodes):
+            if node_id not in nodes:
+                out.append("no carrier serves this route" if (node_id, line.index) in self.no_lane
+                           else f"no stock of {line.sku}")
+        return out
+
+    def node_reasons(self, extra: dict[str, list[str]], used: set[str]) -> dict[str, str]:
+        """node -> why it ships nothing for this order, for every node not in
+        `used` that has a reason: its own (`unavailable`) and then `extra`
+        (reasons found later, in order), repeated reasons said once."""
+        out = {}
+        touched = set(extra).union((node for node, _ in self.no_lane), *self.line_nodes)
+        missing = None          # the words for a node that has none of the items
+        for _, node_id, reason in self.node_rows:
+            if node_id in used:
+                continue
+            if reason is not None:
+                out[node_id] = reason
+            elif node_id not in touched:
+                if missing is None:
+                    missing = "; ".join(dict.fromkeys(f"no stock of {line.sku}" for line in self.lines))
+                if missing:
+                    out[node_id] = missing
+            else:
+                reasons = self._line_reasons(node_id, None) + extra.get(node_id, [])
+                if reasons:
+                    out[node_id] = reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons))
+        return out
 
 
 def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timezone: str,
@@ -59,61 +111,61 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
     lines = resolve_lines(order, catalog)
     ship_to = _ship_to(order)
     local = _local_time(order, timezone, now)
-    skus = {line.sku for line in lines}
     levels = stock.levels
-    # available units per (node, sku) of this order, looked up once
-    available, has_stock = {}, {order.pickup_node}
-    for node in network.nodes:
-        node_id = node.id
-        for sku in skus:
-            level = levels.get((node_id, sku))
-            if level is not None:
-                units = available[node_id, sku] = max(0, level[0] - level[1])
-                if units > 0:
-                    has_stock.add(node_id)
-    stocked = [n for n in network.nodes if n.id in has_stock]
-    node_reach = reaches(stocked, network.carriers, ship_to, local.date())
+    node_rows, position = _nodes_with_reasons(network, live_nodes)
+    # per line: (position, node, level, units) of every node that can ship
+    # at all and has units of the line's item available, in network order
+    offers, stocked = [], set()
+    for line in lines:
+        sku, found = line.sku, []
+        for node_id in stock.nodes_with(sku):
+            spot = position.get(node_id)
+            if spot is None or spot[2] is not None:
+                continue
+            level = levels[node_id, sku]
+            units = level[0] - level[1]
+            if units > 0:
+                found.append((spot[0], spot[1], level, units))
+                stocked.add(node_id)
+        found.sort(key=_first)
+        offers.append(found)
+    node_reach = reaches([row[0] for row in node_rows if row[1] in stocked], network.carriers,
+                         ship_to, local.date())
     base = FactBase(_order_facts(order, lines, local), [], [])
     if base.order["order.ship_to.state"] is None and ship_to.state:
         base.order["order.ship_to.state"] = ship_to.state
     base.lines = [Entity(f"line:{line.index}", "line", line.index, None, _line_facts(line))
                   for line in lines]
-    situation = Situation(order, lines, ship_to, local, node_reach, base)
-    nodes = _nodes_with_reasons(network, live_nodes)
-    static: dict[str, tuple] = {}       # node -> (its node.* facts, fastest lane)
-    unavailable = situation.unavailable
-    for line in lines:
+    situation = Situation(order, lines, ship_to, local, node_reach, base, node_rows=node_rows)
+    line_nodes, no_lane, candidates = situation.line_nodes, situation.no_lane, base.candidates
+    static: dict[str, tuple] = {}       # node -> (its node.* facts, fastest days)
+    used_today = stock.used_today
+    for line, found in zip(lines, offers):
         limits.check("working out the facts")
-        sku, no_stock = line.sku, f"no stock of {line.sku}"
-        for node, node_id, reason in nodes:
-            if reason is None:
-                if available.get((node_id, sku), 0) <= 0:
-                    reason = no_stock
-                else:
-                    reach = node_reach.get(node_id)
-                    if reach is None or not reach.lanes:
-                        reason = "no carrier serves this route"
-            if reason is not None:
-                if node_id in unavailable:
-                    unavailable[node_id].append(reason)
-                else:
-                    unavailable[node_id] = [reason]
+        index, kg = line.index, line.weight * line.qty
+        prefix, nodes = f"cand:{index}:", set()
+        line_nodes.append(nodes)
+        for _, node, level, units in found:
+            node_id = node.id
+            reach = node_reach[node_id]
+            lanes = reach.lanes
+            if not lanes:
+                no_lane.add((node_id, index))
                 continue
+            nodes.add(node_id)
             known = static.get(node_id)
             if known is None:
-                known = static[node_id] = (_node_facts(node, stock), reach.fastest())
-            lane = reach.cheapest(line.weight * line.qty)
-            level = levels[node_id, sku]
-            facts = dict(known[0])
-            facts["stock.on_hand"] = level[0]
-            facts["stock.reserved"] = level[1]
-            facts["stock.available"] = available[node_id, sku]
-            facts["distance"] = reach.km
-            facts["transit"] = known[1].days
-            facts["cost"] = lane.fixed + lane.per_kg * line.weight * line.qty
-            base.candidates.append(Entity(f"cand:{line.index}:{node_id}", "candidate",
-                                          line.index, node_id, facts))
+                known = static[node_id] = (_node_facts(node, used_today), min(l.days for l in lanes))
+            lane = reach.cheapest(kg)
+            candidates.append(Entity(prefix + node_id, "candidate", index, node_id, {
+                **known[0], "stock.on_hand": level[0], "stock.reserved": level[1],
+                "stock.available": units, "distance": reach.km, "transit": known[1],
+                "cost": lane.fixed + lane.per_kg * line.weight * line.qty}))
     return situation
+
+
+def _first(row: tuple):
+    return row[0]
 
 
 def resolve_lines(order: Order, catalog: Catalog) -> list[Line]:
@@ -181,10 +233,10 @@ def _line_facts(line: Line) -> dict:
     }
 
 
-def _load(node, stock: Stock) -> float:
+def _load(node, used_today) -> float:
     base = node.load or 0.0
     if node.capacity:
-        base += stock.used_today.get(node.id, 0) / node.capacity
+        base += used_today.get(node.id, 0) / node.capacity
     return base
 
 
@@ -203,30 +255,37 @@ _REASONS: dict = {}
 _STATIC: dict = {}
 
 
-def _nodes_with_reasons(network, live_nodes: frozenset[str]) -> list[tuple]:
-    """[(node, id, why it cannot ship anything or None)], kept per network
-    and set of live nodes (a network is frozen)."""
+def _nodes_with_reasons(network, live_nodes: frozenset[str]) -> tuple[list[tuple], dict]:
+    """[(node, id, why it cannot ship anything or None)] in network order,
+    and id -> (position, node, that reason); kept per network and set of
+    live nodes (a network is frozen)."""
     key = (id(network), live_nodes)
     hit = _REASONS.get(key)
     if hit is not None and hit[0] is network:
-        return hit[1]
+        return hit[1], hit[2]
     rows = [(node, node.id, _node_reason(node, live_nodes)) for node in network.nodes]
+    position = {}
+    for number, (node, node_id, reason) in enumerate(rows):
+        position.setdefault(node_id, (number, node, reason))
     if len(_REASONS) > 64:
         _REASONS.clear()
-    _REASONS[key] = (network, rows)
-    return rows
+    _REASONS[key] = (network, rows, position)
+    return rows, position
 
 
-def _node_facts(node, stock: Stock) -> dict:
+def _node_facts(node, used_today) -> dict:
+    """The node.* facts of a node (one dict per node and load: candidates
+    copy it, nothing changes it)."""
+    load = _load(node, used_today)
     hit = _STATIC.get(id(node))
     if hit is None or hit[0] is not node:
         if len(_STATIC) > 100_000:
             _STATIC.clear()
-        hit = _STATIC[id(node)] = (node, {
+        hit = _STATIC[id(node)] = [node, {
             "node.id": node.id, "node.name": node.name, "node.kind": node.kind,
             "node.region": node.region, "node.state": node.state, "node.country": node.country,
-            "node.tags": frozenset(node.tags), "node.load": None,
-            "node.handling": node.handling, "node.capacity": node.capacity})
-    facts = dict(hit[1])
-    facts["node.load"] = _load(node, stock)
-    return facts
+            "node.tags": frozenset(node.tags), "node.load": load,
+            "node.handling": node.handling, "node.capacity": node.capacity}]
+    elif hit[1]["node.load"] != load:
+        hit[1] = {**hit[1], "node.load": load}
+    return hit[1]

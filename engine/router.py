@@ -158,7 +158,7 @@ def _pickup(order: Order, network: Network, stock: Stock, situation: Situation, 
 
 def _allocate(order: Order, network: Network, stock: Stock, situation: Situation,
               verdict: Verdict, common) -> Decision:
-    blocked: dict[str, list[str]] = dict(situation.unavailable)    # lists copied when added to
+    blocked: dict[str, list[str]] = {}      # node -> reasons found here, after situation's own
     lanes = _lanes(network, situation, verdict)
     candidates = []
     avoid_notes: dict[str, str] = {}
@@ -182,7 +182,10 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         elif not lanes.get(node_id):
             why_not = "no allowed carrier serves this route"
         if why_not:
-            blocked[node_id] = blocked.get(node_id, []) + [why_not]
+            if node_id in blocked:
+                blocked[node_id].append(why_not)
+            else:
+                blocked[node_id] = [why_not]
             continue
         avoided_by = applies(verdict.avoided, line, node_id)
         avoided = avoided_by is not None
@@ -210,10 +213,10 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         if not candidates:
             reason = _nothing_can_ship(situation, blocked)
         return Decision(order.id, "held", reason=f"cannot be served now: {reason}",
-                        nodes=_summarise(network, blocked, set()), **common)
+                        nodes=situation.node_reasons(blocked, set()), **common)
     shipments = tuple(_shipment(s, situation, verdict) for s in plan.shipments)
     used = {s.node for s in shipments}
-    reasons = _summarise(network, blocked, used)
+    reasons = situation.node_reasons(blocked, used)
     reasons.update(_not_chosen(problem, plan, used, avoid_notes))
     ordered = {n.id: reasons[n.id] for n in network.nodes if n.id in reasons}
     return Decision(order.id, "routed", shipments=shipments, nodes=ordered, **common)
@@ -232,9 +235,10 @@ def _lanes(network: Network, situation: Situation, verdict: Verdict) -> dict[str
         options = reach.lanes if chosen is None else [l for l in reach.lanes if l.carrier == chosen]
         if avoid:
             options = [l for l in options if l.carrier not in avoid] or options
-        lanes[node_id] = tuple([
-            alloc.CarrierOption(l.carrier, l.fixed + surcharges.get(l.carrier, 0.0), l.per_kg, l.days)
-            for l in options])
+        if surcharges:
+            options = [alloc.CarrierOption(l.carrier, l.fixed + surcharges[l.carrier], l.per_kg, l.days)
+                       if l.carrier in surcharges else l for l in options]
+        lanes[node_id] = options if type(options) is tuple else tuple(options)   # a Lane is a CarrierOption
     return lanes
 
 
@@ -300,17 +304,6 @@ def _breakdown(problem, plan, other, delta: float) -> str:
 def _single_estimate(problem, node_id: str) -> float:
     options = problem.carriers.get(node_id) or ()
     return min((o.fixed for o in options), default=float("inf"))
-
-
-def _summarise(network: Network, blocked: dict[str, list[str]], used: set[str]) -> dict[str, str]:
-    out = {}
-    for node in network.nodes:
-        node_id = node.id
-        reasons = blocked.get(node_id)
-        if reasons is None or node_id in used:
-            continue
-        out[node_id] = reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons))
-    return out
 
 
 def _all_unused(network: Network, situation: Situation, blocked) -> dict[str, str]:

@@ -15,6 +15,10 @@ from typing import Iterable
 class Stock:
     levels: dict[tuple[str, str], list[int]] = field(default_factory=dict)   # (node, sku) -> [on_hand, reserved]
     used_today: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # node -> units promised today
+    # sku -> the nodes with a row for it; rebuilt when `levels` gains rows
+    # (rows are added or replaced, never removed)
+    _by_sku: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed: int = field(default=-1, init=False, repr=False, compare=False)
 
     @classmethod
     def from_rows(cls, rows: Iterable) -> "Stock":
@@ -30,6 +34,18 @@ class Stock:
         clone = Stock({k: list(v) for k, v in self.levels.items()})
         clone.used_today.update(self.used_today)
         return clone
+
+    def nodes_with(self, sku: str) -> list[str]:
+        """The nodes that have a row for `sku` (any count, even 0)."""
+        if self._indexed != len(self.levels):
+            by_sku: dict[str, list[str]] = {}
+            for node, item in self.levels:
+                if item in by_sku:
+                    by_sku[item].append(node)
+                else:
+                    by_sku[item] = [node]
+            self._by_sku, self._indexed = by_sku, len(self.levels)
+        return self._by_sku.get(sku, ())
 
     def on_hand(self, node: str, sku: str) -> int:
         return self.levels.get((node, sku), (0, 0))[0]
