@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dsl.compiler import CompiledRule, Effect, Rulebook
 from .matching import Firing, FactBase, holds
@@ -21,8 +22,7 @@ from .matching import Firing, FactBase, holds
 ALL_LINES = -1
 
 
-@dataclass(frozen=True)
-class Why:
+class Why(NamedTuple):
     rule: CompiledRule
     reason: str | None = None
 

@@ -139,6 +139,7 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
     situation = Situation(order, lines, ship_to, local, node_reach, base, node_rows=node_rows)
     line_nodes, no_lane, candidates = situation.line_nodes, situation.no_lane, base.candidates
     static: dict[str, tuple] = {}       # node -> (its node.* facts, fastest days)
+    node_facts = base.nodes = {}
     used_today = stock.used_today
     for line, found in zip(lines, offers):
         limits.check("working out the facts")
@@ -156,6 +157,7 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
             known = static.get(node_id)
             if known is None:
                 known = static[node_id] = (_node_facts(node, used_today), min(l.days for l in lanes))
+                node_facts[node_id] = known[0]
             lane = reach.cheapest(kg)
             candidates.append(Entity(prefix + node_id, "candidate", index, node_id, {
                 **known[0], "stock.on_hand": level[0], "stock.reserved": level[1],

@@ -18,7 +18,9 @@ is matching.py's docstring) and removes the repeated work:
   part is evaluated once per rule and pass of the agenda: when it fails, no
   entity is visited. The line part is evaluated once per line and pass; the
   node-only part (node.* facts do not depend on the line) once per node and
-  order, and shared by the rules that test the same node-only condition.
+  order, and shared by the rules that test the same node-only condition;
+  when gather() hands over its long-lived node facts (FactBase.nodes: one
+  dict per node and load), once per such dict, across orders.
 * Restarts are incremental. When a firing changes order facts, only rules
   whose condition reads a changed key can match differently; a rule that was
   walked to the end and reads none of them has fired for every entity it
@@ -245,6 +247,23 @@ class Compiled:
                 rule.node_slot = len(slots)
                 slots[object()] = rule.node_slot
         self.node_slots = len(slots)
+        # id(node facts) -> (those facts, [answer per node slot or None])
+        self.node_answers: dict[int, tuple[dict, list]] = {}
+
+    def answers_for(self, node_facts: dict) -> dict[str, list]:
+        """node -> its answers to the node-only conditions (by slot; None:
+        not worked out yet), for facts dicts that nothing changes
+        (engine.facts keeps one per node and load): each condition is
+        tested once per dict, not once per order."""
+        answers, out = self.node_answers, {}
+        for node, facts in node_facts.items():
+            hit = answers.get(id(facts))
+            if hit is None or hit[0] is not facts:
+                if len(answers) > 50_000:
+                    answers.clear()
+                hit = answers[id(facts)] = (facts, [None] * self.node_slots)
+            out[node] = hit[1]
+        return out
 
 
 _CACHE: dict[int, tuple[Rulebook, Compiled]] = {}
@@ -288,16 +307,21 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
     cand_rows = [(entity, entity.id, entity.line, entity.node, line_facts[entity.line], entity.facts)
                  for entity in base.candidates]
     order_rows = None
-    node_facts: dict[str, dict] = {}
-    for row in cand_rows:
-        node_facts.setdefault(row[3], row[5])
+    node_facts = base.nodes
+    if node_facts is not None:      # long-lived dicts: answers kept across orders
+        node_answers = comp.answers_for(node_facts)
+    else:
+        node_facts, node_answers = {}, {}
+        for row in cand_rows:
+            if row[3] not in node_facts:
+                node_facts[row[3]] = row[5]
+                node_answers[row[3]] = [None] * comp.node_slots
     fired = [set() for _ in rules]
     firings: list[Firing] = []
     chain: Counter = Counter()
     chained = 0
     max_chain, max_firings = matching.MAX_CHAIN, matching.MAX_FIRINGS
     settled = [False] * len(rules)
-    node_ok: list[dict | None] = [None] * comp.node_slots
     tests = 0
     restart = True
     while restart:
@@ -327,11 +351,15 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
                 lines_ok = [bool(line_part(order, lf, None)) for lf in line_facts]
                 rows = [row for row in rows if lines_ok[row[2]]]
             if node_part is not None:
-                nodes_ok = node_ok[cr.node_slot]
-                if nodes_ok is None:
-                    nodes_ok = node_ok[cr.node_slot] = {
-                        node: bool(node_part(order, None, facts)) for node, facts in node_facts.items()}
-                rows = [row for row in rows if nodes_ok[row[3]]]
+                slot, kept = cr.node_slot, []
+                for row in rows:
+                    answers = node_answers[row[3]]
+                    ok = answers[slot]
+                    if ok is None:
+                        ok = answers[slot] = bool(node_part(None, None, node_facts[row[3]]))
+                    if ok:
+                        kept.append(row)
+                rows = kept
             done = fired[position]
             if rest is not None:
                 matches = [row for row in rows if row[1] not in done and rest(order, row[4], row[5])]

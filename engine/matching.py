@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections import ChainMap, Counter
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from dsl.compiler import AllOf, AnyOf, Check, CompiledRule, Cond, NotOf, Rulebook
 from . import limits
@@ -40,13 +41,14 @@ class RuleLoopError(Exception):
         self.rules = rules
 
 
-@dataclass(frozen=True)
-class Entity:
+class Entity(NamedTuple):
+    """One thing rules are matched against (a named tuple: an order on a
+    hundred-node network has dozens of candidates)."""
     id: str                       # "order", "line:0", "cand:0:TX-DC"
     scope: str                    # order | line | candidate
     line: int | None = None
     node: str | None = None
-    facts: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    facts: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass
@@ -56,6 +58,10 @@ class FactBase:
     order: dict[str, Any]
     lines: list[Entity]
     candidates: list[Entity]
+    # node -> its node.* facts, one long-lived dict per node and load (as
+    # gather keeps them), for matchers that reuse node-only answers across
+    # orders; None: take them from the candidates
+    nodes: dict[str, Mapping[str, Any]] | None = None
 
     def entities(self, scope: str) -> list[Entity]:
         if scope == "order":
@@ -73,8 +79,7 @@ class FactBase:
 ORDER_ENTITY = Entity("order", "order")
 
 
-@dataclass(frozen=True)
-class Firing:
+class Firing(NamedTuple):
     rule: CompiledRule
     entity: Entity
 

@@ -163,21 +163,25 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
     candidates = []
     avoid_notes: dict[str, str] = {}
     route_to = verdict.route_to[0] if verdict.route_to else None
-    kinds = {n.id: n.kind for n in network.nodes}     # Network.node() is slow (pydantic private attrs)
+    # nodes named in the verdict's tables: the others skip the look-ups
+    excluded_nodes = {node for _, node in verdict.excluded}
+    avoided_nodes = {node for _, node in verdict.avoided}
+    adjusted_nodes = {node for _, node in verdict.adjust}
+    vendors_for_all, transit_for_all = ALL_LINES in verdict.allow_vendors, ALL_LINES in verdict.allow_transit
     for entity in situation.base.candidates:
-        line, node_id = entity.line, entity.node
-        kind = kinds[node_id]
+        line, node_id, facts = entity.line, entity.node, entity.facts
+        kind = facts["node.kind"]
         why_not = None
-        excluded = applies(verdict.excluded, line, node_id)
+        excluded = applies(verdict.excluded, line, node_id) if node_id in excluded_nodes else None
         if excluded is not None:
             why_not = f"excluded by {excluded.cite()}" + (f": {excluded.reason}" if excluded.reason else "")
         elif route_to is not None and node_id != route_to:
             why_not = f"the order is routed to {route_to} by {verdict.route_to[1].cite()}"
-        elif kind == "vendor" and not ({line, ALL_LINES} & verdict.allow_vendors):
+        elif kind == "vendor" and not (vendors_for_all or line in verdict.allow_vendors):
             why_not = "drop-ship vendor: no rule allows vendors for this order"
-        elif kind == "transit" and not ({line, ALL_LINES} & verdict.allow_transit):
+        elif kind == "transit" and not (transit_for_all or line in verdict.allow_transit):
             why_not = "in-transit stock: no rule allows in-transit for this order"
-        elif entity.facts["node.load"] >= 1.0:
+        elif facts["node.load"] >= 1.0:
             why_not = "over capacity today"
         elif not lanes.get(node_id):
             why_not = "no allowed carrier serves this route"
@@ -187,12 +191,13 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
             else:
                 blocked[node_id] = [why_not]
             continue
-        avoided_by = applies(verdict.avoided, line, node_id)
+        avoided_by = applies(verdict.avoided, line, node_id) if node_id in avoided_nodes else None
         avoided = avoided_by is not None
         if avoided:
             avoid_notes.setdefault(node_id, f"avoided by {avoided_by.cite()}"
                                    + (f": {avoided_by.reason}" if avoided_by.reason else ""))
-        adjust = verdict.adjust.get((line, node_id), 0.0) + verdict.adjust.get((ALL_LINES, node_id), 0.0)
+        adjust = verdict.adjust.get((line, node_id), 0.0) + verdict.adjust.get((ALL_LINES, node_id), 0.0) \
+            if node_id in adjusted_nodes else 0.0
         candidates.append(alloc.Candidate(line, node_id, avoided, adjust))
     usable = {}
     for c in candidates:
