@@ -46,6 +46,7 @@ __all__ = ["run_rules", "compiled"]
 Test = Callable[[dict, dict, dict], Any]
 
 CANDIDATE_KEYS = frozenset({"distance", "transit", "cost"})
+LOAD = "node.load"
 CHECK_EVERY = 1024          # condition tests between two checks of the order's time limit
 
 
@@ -200,7 +201,7 @@ def _keys(cond: Cond) -> set[str]:
 
 class _Rule:
     __slots__ = ("rule", "index", "scope", "order_part", "line_part", "node_part", "rest",
-                 "changes", "keys", "written", "node_cond", "node_slot")
+                 "changes", "keys", "written", "node_cond", "node_slot", "load_elsewhere")
 
     def __init__(self, rule):
         self.rule, self.index, self.scope = rule, rule.index, rule.scope
@@ -225,6 +226,9 @@ class _Rule:
         self.node_part, self.rest = made["n"], made["r"]
         self.node_cond = AllOf(tuple(by_part["n"])) if by_part["n"] else None
         self.node_slot = None
+        # reads node.load anywhere but its node-only part (or in a `set ... to node.load`)
+        self.load_elsewhere = any(LOAD in _keys(part) for key in "olr" for part in by_part[key]) or \
+            any(effect.ref == LOAD for effect in rule.effects)
 
 
 class Compiled:
@@ -247,6 +251,12 @@ class Compiled:
                 rule.node_slot = len(slots)
                 slots[object()] = rule.node_slot
         self.node_slots = len(slots)
+        # node.load is the one node fact that changes as orders are placed
+        # (units promised today): the node-only tests that read it, and
+        # whether any rule reads it elsewhere (see engine.recheck)
+        self.load_tests = tuple({rule.node_slot: rule.node_part for rule in self.rules
+                                 if rule.node_cond is not None and LOAD in _keys(rule.node_cond)}.values())
+        self.load_elsewhere = any(rule.load_elsewhere for rule in self.rules)
         # id(node facts) -> (those facts, [answer per node slot or None])
         self.node_answers: dict[int, tuple[dict, list]] = {}
 

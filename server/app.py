@@ -15,6 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import sys
 import sqlite3
 import time
 from contextlib import asynccontextmanager
@@ -404,8 +405,11 @@ def create_app(db: str | None = None, token: str | None = None, max_body: int | 
 
     @asynccontextmanager
     async def lifespan(app):
+        if os.environ.get("STEVE_SWITCH_INTERVAL"):
+            sys.setswitchinterval(float(os.environ["STEVE_SWITCH_INTERVAL"]))
         store = Store(db)
         app.state.service = Service(store, os.environ.get("STEVE_MATCHER", "compiled"))
+        app.state.service.on_early = app.state.metrics.count_early
         await run_in_threadpool(app.state.service.warm)
         try:
             yield

