@@ -60,9 +60,18 @@ def cost_at(pairs, kg):
 
 def pick_carrier(opts, kg):
     """Cheapest option at ``kg``; ties (within EPS): fewer days, then carrier id."""
-    cheapest = min(f + p * kg for f, p, _, _ in opts)
-    return min((o for o in opts if o[0] + o[1] * kg <= cheapest + EPS),
-               key=lambda o: (o[2], o[3]))
+    if len(opts) == 1:
+        return opts[0]
+    cheapest = INF
+    for o in opts:
+        v = o[0] + o[1] * kg
+        if v < cheapest:
+            cheapest = v
+    best = None
+    for o in opts:
+        if o[0] + o[1] * kg <= cheapest + EPS and (best is None or (o[2], o[3]) < (best[2], best[3])):
+            best = o
+    return best
 
 
 class LineData:

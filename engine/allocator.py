@@ -95,8 +95,7 @@ class Problem:
     ship_complete: bool = False              # exactly one shipment
 
 
-@dataclass(frozen=True)
-class Shipment:
+class Shipment(NamedTuple):
     node: str
     carrier: str
     lines: tuple[tuple[int, int], ...]   # (line index, qty), by line index
@@ -105,8 +104,7 @@ class Shipment:
     days: int
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     shipments: tuple[Shipment, ...]     # sorted by node id
     value: float        # objective value (for "speed": the cost value)
     cost: float         # sum of shipment costs

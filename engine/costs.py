@@ -17,6 +17,9 @@ from .geo import EARTH_RADIUS_KM, Point
 from .models import Carrier, Node
 
 
+_new = tuple.__new__     # builds a named tuple without the Python-level __new__ (hot paths)
+
+
 class Lane(NamedTuple):
     """One carrier from one node to this order's ship-to (a named tuple: a
     hundred-node network makes thousands of them a second)."""
@@ -73,10 +76,10 @@ def _reach_from(row: tuple, rows: tuple, lat: float, lon: float, p2: float, cos_
             continue
         days = max(min_days, math.ceil(km / km_per_day - 1e-9)) + extra_days
         fixed = base + per_1000km * km / 1000 + handling
-        lanes.append(Lane(ident, fixed, per_kg, days))
+        lanes.append(_new(Lane, (ident, fixed, per_kg, days)))
     if len(lanes) > 1:
         lanes.sort(key=lambda l: (l.fixed, l.days, l.carrier))
-    return Reach(node_id, km, tuple(lanes))
+    return _new(Reach, (node_id, km, tuple(lanes)))
 
 
 _NODE_ROWS: dict[int, tuple] = {}

@@ -11,7 +11,22 @@ from typing import NamedTuple
 
 
 def cents(amount: float) -> float:
-    """Round money half-up to the cent, as people do."""
+    """Round money half-up to the cent, as people do: the shortest decimal
+    that reads back as `amount` (its repr), rounded at the third decimal
+    (half away from zero, as Decimal's ROUND_HALF_UP)."""
+    text = repr(amount)
+    whole, dot, fraction = text.partition(".")
+    if not dot or "e" in fraction or len(whole) > 13:
+        return _cents_decimal(amount)          # inf, nan, exponents, huge amounts
+    if len(fraction) <= 2:
+        return float(text) + 0.0
+    negative = whole.startswith("-")
+    hundredths = int(whole.lstrip("-") + fraction[:2]) + (fraction[2] >= "5")
+    # n / 100 and float("x.yz") both round the same rational correctly
+    return (-hundredths if negative else hundredths) / 100 + 0.0
+
+
+def _cents_decimal(amount: float) -> float:
     return float(Decimal(repr(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) + 0.0
 
 

@@ -20,6 +20,8 @@ from .matching import Entity, FactBase
 from .models import Catalog, Item, Network, Order
 from .stock import Stock
 
+_new = tuple.__new__     # an Entity without the Python-level __new__ (one per candidate)
+
 WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -82,17 +84,22 @@ class Situation:
                            else f"no stock of {line.sku}")
         return out
 
-    def node_reasons(self, extra: dict[str, list[str]], used: set[str]) -> dict[str, str]:
-        """node -> why it ships nothing for this order, for every node not in
-        `used` that has a reason: its own (`unavailable`) and then `extra`
-        (reasons found later, in order), repeated reasons said once."""
+    def node_reasons(self, extra: dict[str, list[str]], used: set[str],
+                     final: dict[str, str] | None = None) -> dict[str, str]:
+        """node -> why it ships nothing for this order, in network order, for
+        every node not in `used` that has a reason: its own (`unavailable`)
+        and then `extra` (reasons found later, in order), repeated reasons
+        said once; or the reason in `final`, which wins."""
         out = {}
         touched = set(extra).union((node for node, _ in self.no_lane), *self.line_nodes)
         missing = None          # the words for a node that has none of the items
+        final = final or {}
         for _, node_id, reason in self.node_rows:
-            if node_id in used:
+            if node_id in final:
+                out[node_id] = final[node_id]
+            elif node_id in used:
                 continue
-            if reason is not None:
+            elif reason is not None:
                 out[node_id] = reason
             elif node_id not in touched:
                 if missing is None:
@@ -159,10 +166,10 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
                 known = static[node_id] = (_node_facts(node, used_today), min(l.days for l in lanes))
                 node_facts[node_id] = known[0]
             lane = reach.cheapest(kg)
-            candidates.append(Entity(prefix + node_id, "candidate", index, node_id, {
+            candidates.append(_new(Entity, (prefix + node_id, "candidate", index, node_id, {
                 **known[0], "stock.on_hand": level[0], "stock.reserved": level[1],
                 "stock.available": units, "distance": reach.km, "transit": known[1],
-                "cost": lane.fixed + lane.per_kg * line.weight * line.qty}))
+                "cost": lane.fixed + lane.per_kg * line.weight * line.qty})))
     return situation
 
 

@@ -24,6 +24,7 @@ from .models import Catalog, Network, Order
 from .stock import Stock
 
 Matcher = Callable[[Rulebook, Any], list]
+_new = tuple.__new__     # a named tuple without the Python-level __new__ (hot paths)
 MATCHERS = ("compiled", "python", "durable")
 
 
@@ -198,7 +199,7 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
                                    + (f": {avoided_by.reason}" if avoided_by.reason else ""))
         adjust = verdict.adjust.get((line, node_id), 0.0) + verdict.adjust.get((ALL_LINES, node_id), 0.0) \
             if node_id in adjusted_nodes else 0.0
-        candidates.append(alloc.Candidate(line, node_id, avoided, adjust))
+        candidates.append(_new(alloc.Candidate, (line, node_id, avoided, adjust)))
     usable = {}
     for c in candidates:
         sku = situation.lines[c.line].sku
@@ -221,10 +222,8 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
                         nodes=situation.node_reasons(blocked, set()), **common)
     shipments = tuple(_shipment(s, situation, verdict) for s in plan.shipments)
     used = {s.node for s in shipments}
-    reasons = situation.node_reasons(blocked, used)
-    reasons.update(_not_chosen(problem, plan, used, avoid_notes))
-    ordered = {n.id: reasons[n.id] for n in network.nodes if n.id in reasons}
-    return Decision(order.id, "routed", shipments=shipments, nodes=ordered, **common)
+    reasons = situation.node_reasons(blocked, used, _not_chosen(problem, plan, used, avoid_notes))
+    return Decision(order.id, "routed", shipments=shipments, nodes=reasons, **common)
 
 
 def _lanes(network: Network, situation: Situation, verdict: Verdict) -> dict[str, tuple]:
