@@ -51,6 +51,7 @@ from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from . import _search
+from ._search import INF
 
 WORK_LIMIT = 400_000    # search work units per solve (~0.1-0.3 s of CPU)
 SMALL_ORDER = 6         # orders with at most this many lines get 5x the budget
@@ -151,21 +152,27 @@ class _Model:
         self.opts, self.cost_pairs, self.fmin, self.pmin = [], [], [], []
         self.slowest, fastest = [], []
         for n in self.node_ids:
-            opts = tuple([(o.fixed, o.per_kg, o.days, o.carrier) for o in carriers[n]])
-            self.opts.append(opts)
-            if len(opts) == 1:
-                (fixed, per_kg, days, _), = opts
-                self.cost_pairs.append(((fixed, per_kg),))
-                self.fmin.append(fixed)
-                self.pmin.append(per_kg)
-                self.slowest.append(days)
-                fastest.append(days)
-            else:
-                self.cost_pairs.append(tuple([o[:2] for o in opts]))
-                self.fmin.append(min([o[0] for o in opts]))
-                self.pmin.append(min([o[1] for o in opts]))
-                self.slowest.append(max([o[2] for o in opts]))
-                fastest.append(min([o[2] for o in opts]))
+            opts, pairs_n = [], []
+            fmin = pmin = INF
+            slow, fast = -1, None
+            for o in carriers[n]:
+                fixed, per_kg, days = o.fixed, o.per_kg, o.days
+                opts.append((fixed, per_kg, days, o.carrier))
+                pairs_n.append((fixed, per_kg))
+                if fixed < fmin:
+                    fmin = fixed
+                if per_kg < pmin:
+                    pmin = per_kg
+                if days > slow:
+                    slow = days
+                if fast is None or days < fast:
+                    fast = days
+            self.opts.append(tuple(opts))
+            self.cost_pairs.append(tuple(pairs_n))
+            self.fmin.append(fmin)
+            self.pmin.append(pmin)
+            self.slowest.append(slow)
+            fastest.append(fast)
         self.rows, self.stock, bins = {}, [], {}
         for node, sku, have, line, avoided, adjust in kept:
             b = bins.get((node, sku))
