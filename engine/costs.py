@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from operator import itemgetter
 from typing import NamedTuple
 
 from .geo import EARTH_RADIUS_KM, Point
@@ -34,6 +35,7 @@ class Reach(NamedTuple):
     node: str
     km: float
     lanes: tuple[Lane, ...]   # every carrier that serves it, cheapest fixed first
+    days: int | None = None   # the fastest lane's days (None: no lane)
 
     def cheapest(self, kg: float, surcharges: dict[str, float] | None = None) -> Lane | None:
         if not surcharges:
@@ -71,15 +73,21 @@ def _reach_from(row: tuple, rows: tuple, lat: float, lon: float, p2: float, cos_
     if eta is not None:
         extra_days += max(0, (eta - today).days)
     lanes = []
+    fastest = None
     for ident, base, per_kg, per_1000km, km_per_day, min_days, states in rows:
         if states is not None and not (from_state in states and to_state in states):
             continue
-        days = max(min_days, math.ceil(km / km_per_day - 1e-9)) + extra_days
-        fixed = base + per_1000km * km / 1000 + handling
-        lanes.append(_new(Lane, (ident, fixed, per_kg, days)))
+        days = math.ceil(km / km_per_day - 1e-9)
+        days = (min_days if min_days > days else days) + extra_days
+        if fastest is None or days < fastest:
+            fastest = days
+        lanes.append(_new(Lane, (ident, base + per_1000km * km / 1000 + handling, per_kg, days)))
     if len(lanes) > 1:
-        lanes.sort(key=lambda l: (l.fixed, l.days, l.carrier))
-    return _new(Reach, (node_id, km, tuple(lanes)))
+        lanes.sort(key=_LANE_ORDER)
+    return _new(Reach, (node_id, km, tuple(lanes), fastest))
+
+
+_LANE_ORDER = itemgetter(1, 3, 0)       # fixed, days, carrier
 
 
 _NODE_ROWS: dict[int, tuple] = {}

@@ -163,9 +163,9 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
             nodes.add(node_id)
             known = static.get(node_id)
             if known is None:
-                known = static[node_id] = (_node_facts(node, used_today), min(l.days for l in lanes))
+                known = static[node_id] = (_node_facts(node, used_today), reach.days)
                 node_facts[node_id] = known[0]
-            lane = reach.cheapest(kg)
+            lane = lanes[0] if len(lanes) == 1 else reach.cheapest(kg)
             candidates.append(_new(Entity, (prefix + node_id, "candidate", index, node_id, {
                 **known[0], "stock.on_hand": level[0], "stock.reserved": level[1],
                 "stock.available": units, "distance": reach.km, "transit": known[1],
