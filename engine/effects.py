@@ -71,6 +71,18 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
         texts = verdict.notes.setdefault(number, [])
         for effect in rule.effects:
             kind = effect.kind
+            if kind in _NODE_EFFECTS:       # the most frequent: one per candidate matched
+                node_id = entity.node
+                head, tail = _words(effect)
+                texts.append(head + node_id + tail)
+                if kind in ("exclude_node", "avoid_node"):
+                    target = verdict.excluded if kind == "exclude_node" else verdict.avoided
+                    if (line, node_id) not in target:
+                        target[line, node_id] = Why(rule, effect.reason)
+                else:
+                    sign = -1 if kind == "prefer_node" else 1
+                    verdict.adjust[(line, node_id)] += sign * effect.amount
+                continue
             why = Why(rule, effect.reason)
             if kind in _SETTINGS:
                 slot = "route" if kind.startswith("route") else kind
@@ -83,14 +95,6 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
                 else:
                     verdict.overridden[number] = firings[previous[1]].rule.name
                 texts.append(effect.text)
-            elif kind in ("exclude_node", "avoid_node"):
-                target = verdict.excluded if kind == "exclude_node" else verdict.avoided
-                target.setdefault((line, entity.node), why)
-                texts.append(f"{kind.split('_')[0]} node {entity.node}" + (f": {effect.reason}" if effect.reason else ""))
-            elif kind in ("prefer_node", "penalize_node"):
-                sign = -1 if kind == "prefer_node" else 1
-                verdict.adjust[(line, entity.node)] += sign * effect.amount
-                texts.append(f"{kind.split('_')[0]} node {entity.node} by {_money(effect.amount)}")
             elif kind == "keep":
                 key = (rule.index, entity.node, skus[line])
                 keep_by_rule[key] = max(keep_by_rule.get(key, 0), int(effect.amount))
@@ -151,6 +155,26 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
             target = "<pickup>" if effect.kind == "route_to_pickup" else effect.target
             verdict.route_to = (target, Why(rule))
     return verdict
+
+
+_NODE_EFFECTS = frozenset({"exclude_node", "avoid_node", "prefer_node", "penalize_node"})
+_WORDS: dict[int, tuple] = {}
+
+
+def _words(effect: Effect) -> tuple[str, str]:
+    """What the trace says of a node effect, around the node's id:
+    ("exclude node ", ": reason"), ("prefer node ", " by $5.00"); kept per effect."""
+    hit = _WORDS.get(id(effect))
+    if hit is None or hit[0] is not effect:
+        verb = effect.kind.split("_")[0]
+        if effect.kind in ("exclude_node", "avoid_node"):
+            words = (f"{verb} node ", f": {effect.reason}" if effect.reason else "")
+        else:
+            words = (f"{verb} node ", f" by {_money(effect.amount)}")
+        if len(_WORDS) > 100_000:
+            _WORDS.clear()
+        hit = _WORDS[id(effect)] = (effect, words)
+    return hit[1]
 
 
 def applies(table: dict[tuple[int, str], object], line: int, node: str):
