@@ -185,10 +185,9 @@ class Service:
             for shipment in decision.shipments:
                 for line in shipment.lines:
                     self.store.reserve(conn, order.id, shipment.node, line.sku, line.qty, _today())
-        stored_body = json.loads(stamped.model_dump_json())
+        stored_body = stamped.model_dump(mode="json")
         stored_body["_sent_hash"] = sent_hash
-        self.store.save_order(conn, order.id, stored_body, decision.status, document, rulebook.version)
-        conn.execute("UPDATE orders SET body_hash = ? WHERE id = ?", (sent_hash, order.id))
+        self.store.save_order(conn, order.id, stored_body, decision.status, document, rulebook.version, sent_hash)
         return document, True
 
     def _shadow(self, conn, rulebook, network, catalog, stock, order, live: dict) -> None:

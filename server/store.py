@@ -284,11 +284,15 @@ class Store:
                     return self.revisions(self.conn)
                 with self.read() as snapshot:
                     return self.revisions(snapshot)
-        rows = dict(conn.execute("SELECT name, revision FROM documents").fetchall())
-        active = conn.execute("SELECT version FROM playbooks WHERE active = 1").fetchone()
-        shadows = tuple(r[0] for r in conn.execute(
-            "SELECT version FROM playbooks WHERE shadow = 1 ORDER BY version"))
-        return rows.get("network", 0), rows.get("catalog", 0), active[0] if active else None, shadows
+        # one statement: this runs twice for every order placed
+        rows = conn.execute(
+            "SELECT 0, name, revision FROM documents UNION ALL "
+            "SELECT 1, version, NULL FROM playbooks WHERE active = 1 UNION ALL "
+            "SELECT 2, version, NULL FROM playbooks WHERE shadow = 1 ORDER BY 1, 2").fetchall()
+        revisions = {name: revision for kind, name, revision in rows if kind == 0}
+        active = next((name for kind, name, _ in rows if kind == 1), None)
+        shadows = tuple(name for kind, name, _ in rows if kind == 2)
+        return revisions.get("network", 0), revisions.get("catalog", 0), active, shadows
 
     def document(self, name: str, conn: sqlite3.Connection | None = None) -> Any | None:
         if conn is None:
@@ -411,13 +415,16 @@ class Store:
         return dict(zip(keys, row))
 
     def save_order(self, conn: sqlite3.Connection, order_id: str, body: Any, state: str, decision: dict,
-                   version: str | None) -> None:
+                   version: str | None, body_hash: str | None = None) -> None:
+        """Insert or update an order; `body_hash` (default: the body's
+        digest) is what a retry of the request is compared with."""
         stamp = now_text()
         conn.execute("INSERT INTO orders (id, body, body_hash, state, decision, playbook_version, created_at, "
                      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                      "state = excluded.state, decision = excluded.decision, "
                      "playbook_version = excluded.playbook_version, updated_at = excluded.updated_at",
-                     (order_id, canonical(body), digest(body), state, canonical(decision), version, stamp, stamp))
+                     (order_id, canonical(body), body_hash or digest(body), state, canonical(decision), version,
+                      stamp, stamp))
 
     def set_order_state(self, conn: sqlite3.Connection, order_id: str, state: str) -> None:
         conn.execute("UPDATE orders SET state = ?, updated_at = ? WHERE id = ?", (state, now_text(), order_id))
