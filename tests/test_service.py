@@ -1,16 +1,22 @@
 """server.service on a real SQLite file loaded with the demo: rules that
-protect what is live (network changes, availability)."""
+protect what is live (network changes, availability), and orders routed
+early (before the write lock) that keep that decision or are routed again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import threading
 
 import pytest
 
-from engine.models import Network
+import dsl
+import engine
+from engine.models import Catalog, Network, Order
+from engine.stock import Stock
 from server.demo import demo_file, load_demo
 from server.service import Service
-from server.store import Conflict, Store
+from server.store import Conflict, Store, digest
 
 
 @pytest.fixture()
@@ -62,3 +68,189 @@ def test_availability_leaves_out_stock_no_rule_lets_ship(service):
     assert tents["total"] == sum(tents["nodes"].values()) == 95
     kayaks = service.availability("KAYAK-SOLO")           # "Kayaks ship from the maker" allows vendors
     assert kayaks["nodes"] == {"KAYAK-MAKER": 40} and kayaks["not_usable"] == {}
+
+
+# ---- orders routed early: kept or routed again -------------------------------------------------
+# Service.place routes each order on a snapshot before queueing for the write
+# lock, and keeps that decision under the lock only when engine.decides_alike
+# says the stock it read has not changed in a way that matters; otherwise the
+# order is routed again there, and on_early is told which. The interleavings
+# are forced by calling the two halves of place in turn: _route_early (before
+# the lock) and _place_batch (under it), with another write in between.
+
+BUSY_STORES = ('\nrule "Busy stores ship last"\n  when node.kind is store and node.load > 85%\n'
+               '  then exclude node because "the store is busy today"\n')
+
+
+@pytest.fixture()
+def outcomes(service) -> list[str]:
+    """What the service tells on_early, in order."""
+    told: list[str] = []
+    service.on_early = told.append
+    return told
+
+
+def order(order_id: str, *lines: tuple[str, int]) -> dict:
+    """An order shipping to Boston on a plain Wednesday."""
+    return {"id": order_id, "created_at": "2026-11-25T09:30:00-05:00",
+            "customer": {"id": "C-E", "tier": "regular"},
+            "ship_to": {"country": "US", "state": "MA", "zip": "02108"},
+            "lines": [{"sku": sku, "qty": qty} for sku, qty in lines]}
+
+
+def add_items(service: Service, stock: dict[str, dict[str, int]]) -> None:
+    """Test items of their own (sku -> node -> units), in the catalog and stocked."""
+    catalog = json.loads(demo_file("catalog.json"))
+    catalog["items"] += [{"sku": sku, "name": f"Test item {sku}", "weight": 1.0, "price": 60.0, "margin": 0.3,
+                          "category": "test"} for sku in stock]
+    service.put_catalog(Catalog.model_validate(catalog), "test")
+    service.put_stock([{"node": node, "sku": sku, "on_hand": units}
+                       for sku, nodes in stock.items() for node, units in nodes.items()], "test")
+
+
+def route_now(service: Service, body: dict) -> dict:
+    """What engine.route decides for the order on what the database holds
+    now: its tables read here, not through the service."""
+    conn = service.store.conn
+    view = Stock()
+    for node, sku, on_hand, reserved in conn.execute("SELECT node, sku, on_hand, reserved FROM stock"):
+        view.levels[(node, sku)] = [on_hand, reserved]
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    view.used_today.update(conn.execute("SELECT node, SUM(qty) FROM reservations WHERE state = 'active' "
+                                        "AND day = ? GROUP BY node", (today,)).fetchall())
+    text = conn.execute("SELECT text FROM playbooks WHERE active = 1").fetchone()[0]
+    network, catalog = (service.store.document(name) for name in ("network", "catalog"))
+    return engine.route(dsl.compile(text, "playbook"), Network.model_validate(network),
+                        Catalog.model_validate(catalog), view, body).to_json()
+
+
+def place_late(service: Service, body: dict, early) -> dict:
+    """The write half of Service.place for an order routed early."""
+    [(result, error)] = service._place_batch([(Order.model_validate(body), digest(body), early)])
+    assert error is None, error
+    decision, created = result
+    assert created
+    return decision
+
+
+def nodes_of(decision: dict) -> list[str]:
+    return [s["node"] for s in decision["shipments"]]
+
+
+def assert_reserved_once(service: Service) -> None:
+    """Every reserved unit belongs to one active reservation, and no count
+    goes over what is on hand."""
+    conn = service.store.conn
+    rows = conn.execute(
+        "SELECT s.node, s.sku, s.on_hand, s.reserved, COALESCE(r.q, 0) FROM stock s LEFT JOIN "
+        "(SELECT node, sku, SUM(qty) AS q FROM reservations WHERE state = 'active' GROUP BY node, sku) r "
+        "ON r.node = s.node AND r.sku = s.sku").fetchall()
+    assert [row for row in rows if row[3] != row[4] or row[3] > row[2]] == []
+    stored = conn.execute("SELECT COALESCE(SUM(qty), 0) FROM reservations WHERE state = 'active'").fetchone()[0]
+    shipped = sum(line["qty"] for (document,) in conn.execute("SELECT decision FROM orders WHERE state = 'routed'")
+                  for s in json.loads(document)["shipments"] for line in s["lines"])
+    assert stored == shipped
+
+
+def test_orders_placed_one_at_a_time_keep_their_early_decision(service, outcomes):
+    bodies = [order("K-1", ("JKT-RAIN-M", 1)), order("K-2", ("SOCK-MERINO", 3), ("CAP-TRAIL", 2)),
+              order("K-3", ("JKT-RAIN-M", 2)), order("K-4", ("TENT-2P", 1)),
+              order("K-5", ("JKT-DOWN-L", 500))]            # more than there is: held, early as well
+    decisions = []
+    for body in bodies:
+        decision, created = service.place(body)
+        assert created
+        decisions.append(decision)
+    assert [d["status"] for d in decisions] == ["routed"] * 4 + ["held"]
+    assert outcomes == ["kept"] * len(bodies)
+    # a retry is answered from the stored order: nothing is routed early for it
+    again, created = service.place(bodies[0])
+    assert not created and again == decisions[0]
+    assert outcomes == ["kept"] * len(bodies)
+    assert_reserved_once(service)
+
+
+@pytest.mark.parametrize("meanwhile", ["another order", "a stock count"])
+def test_an_early_decision_on_stock_that_changed_is_routed_again(service, outcomes, meanwhile):
+    add_items(service, {"T-LAST": {"PA-DC": 1, "GA-DC": 5}})
+    body = order("R-1", ("T-LAST", 1))
+    early = service._route_early(Order.model_validate(body))
+    assert nodes_of(early.decision.to_json()) == ["PA-DC"]
+    if meanwhile == "another order":                    # routed and placed in between: PA-DC's last unit
+        assert nodes_of(service.place(order("R-0", ("T-LAST", 1)))[0]) == ["PA-DC"]
+        assert outcomes == ["kept"]
+    else:                                               # counted in between: PA-DC has none
+        service.put_stock([{"node": "PA-DC", "sku": "T-LAST", "on_hand": 0}], "test")
+        assert outcomes == []
+    fresh = route_now(service, body)
+    assert nodes_of(fresh) == ["GA-DC"] and fresh != early.decision.to_json()
+    stored = place_late(service, body, early)
+    assert outcomes[-1] == "routed_again"
+    assert stored == fresh
+    placed = service.order("R-1")
+    assert {k: v for k, v in placed.items() if k not in ("state", "reservations")} == fresh
+    assert placed["reservations"] == [{"node": "GA-DC", "sku": "T-LAST", "qty": 1, "state": "active"}]
+    assert_reserved_once(service)
+
+
+def test_an_early_decision_survives_changes_that_do_not_matter(service, outcomes):
+    add_items(service, {"T-LAST": {"PA-DC": 1, "GA-DC": 5}, "T-OTHER": {"PA-DC": 50}})
+    body = order("S-1", ("T-LAST", 1))
+    early = service._route_early(Order.model_validate(body))
+    # another item reserved at the same node (which also adds to its load today), and a count of it
+    assert nodes_of(service.place(order("S-0", ("T-OTHER", 7)))[0]) == ["PA-DC"]
+    service.put_stock([{"node": "PA-DC", "sku": "T-OTHER", "on_hand": 60}], "test")
+    fresh = route_now(service, body)
+    stored = place_late(service, body, early)
+    assert outcomes == ["kept", "kept"]
+    assert stored == fresh == early.decision.to_json()
+    assert nodes_of(stored) == ["PA-DC"]
+    assert_reserved_once(service)
+
+
+@pytest.mark.parametrize("filler, outcome, node", [(5, "kept", "BOS-STORE"), (10, "routed_again", "KC-DC")])
+def test_units_promised_at_a_busy_store_count_only_past_the_playbooks_threshold(service, outcomes, filler,
+                                                                                  outcome, node):
+    """With a playbook that excludes stores over 85% of today's capacity:
+    BOS-STORE (80 units a day) is at 75% when the order is routed early;
+    5 more units promised there (81%) leave the decision as it was, 10 more
+    (88%) take the store out."""
+    version = service.add_playbook(demo_file("demo.playbook") + BUSY_STORES, "test")[0]["version"]
+    service.activate(version, "test")
+    add_items(service, {"T-NEAR": {"BOS-STORE": 20, "KC-DC": 20}, "T-FILL": {"BOS-STORE": 200}})
+    assert nodes_of(service.place(order("B-0", ("T-FILL", 60)))[0]) == ["BOS-STORE"]
+    body = order("B-1", ("T-NEAR", 1))
+    early = service._route_early(Order.model_validate(body))
+    assert nodes_of(early.decision.to_json()) == ["BOS-STORE"]
+    assert nodes_of(service.place(order("B-2", ("T-FILL", filler)))[0]) == ["BOS-STORE"]
+    fresh = route_now(service, body)
+    stored = place_late(service, body, early)
+    assert outcomes == ["kept", "kept", outcome]
+    assert stored == fresh and nodes_of(stored) == [node]
+    assert stored["playbook"]["version"] == version
+    assert_reserved_once(service)
+
+
+def test_orders_placed_at_once_are_each_routed_early_and_reserved_once(service, outcomes):
+    add_items(service, {"T-SCARCE": {"PA-DC": 3, "KC-DC": 5}})
+    answers: dict[str, dict] = {}
+    errors: list[Exception] = []
+
+    def place(number: int) -> None:
+        try:
+            answers[f"C-{number}"] = service.place(order(f"C-{number}", ("T-SCARCE", 1)))[0]
+        except Exception as error:          # a kept decision that no longer fits: a Conflict
+            errors.append(error)
+
+    threads = [threading.Thread(target=place, args=(number,)) for number in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == [] and len(answers) == 12
+    assert sorted(d["status"] for d in answers.values()) == ["held"] * 4 + ["routed"] * 8
+    assert len(outcomes) == 12 and set(outcomes) <= {"kept", "routed_again"}
+    for order_id, decision in answers.items():
+        assert service.order(order_id)["status"] == decision["status"]
+    assert_reserved_once(service)
+    assert service.availability("T-SCARCE")["total"] == 0
