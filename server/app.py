@@ -15,7 +15,6 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import sys
 import sqlite3
 import time
 from contextlib import asynccontextmanager
@@ -405,10 +404,9 @@ def create_app(db: str | None = None, token: str | None = None, max_body: int | 
 
     @asynccontextmanager
     async def lifespan(app):
-        if os.environ.get("STEVE_SWITCH_INTERVAL"):
-            sys.setswitchinterval(float(os.environ["STEVE_SWITCH_INTERVAL"]))
         store = Store(db)
-        app.state.service = Service(store, os.environ.get("STEVE_MATCHER", "compiled"))
+        app.state.service = Service(store, os.environ.get("STEVE_MATCHER", "compiled"),
+                                    early_routing=os.environ.get("STEVE_EARLY_ROUTING") == "1")
         app.state.service.on_early = app.state.metrics.count_early
         await run_in_threadpool(app.state.service.warm)
         try:

@@ -50,9 +50,10 @@ class Loaded:
 
 
 class Service:
-    def __init__(self, store: Store, matcher: str = "compiled"):
+    def __init__(self, store: Store, matcher: str = "compiled", early_routing: bool = False):
         self.store = store
         self.matcher = engine.matcher_named(matcher)
+        self.early_routing = early_routing     # see place() and docs/benchmarks.md
         self.loaded = Loaded()
         self.rulebooks: dict[str, dsl.Rulebook] = {}
         self.lock = threading.RLock()
@@ -117,7 +118,14 @@ class Service:
         for all of them instead of one each), one after the other in arrival
         order, each in a savepoint of its own: the decisions are those of
         placing them one by one, and an order that fails leaves the others
-        alone. Every caller gets its answer after the commit."""
+        alone. Every caller gets its answer after the commit.
+
+        With early routing (`STEVE_EARLY_ROUTING=1`), the order is routed
+        on a snapshot before it queues for the write lock and the decision
+        is kept under the lock when engine.decides_alike says the stock it
+        read has not changed in a way that matters. It is off by default:
+        on 2 cores the orders routed twice cost more CPU than the routing in
+        parallel saves (docs/benchmarks.md)."""
         order = Order.model_validate(body)
         sent_hash = digest(body)
         return self.placer.submit((order, sent_hash, self._route_early(order)))
@@ -128,6 +136,8 @@ class Service:
         engine.decides_alike says whether the decision still holds (else
         it is routed again there). None when there is nothing to do early
         (an order already placed, no playbook, ...: decided under the lock)."""
+        if not self.early_routing:
+            return None
         try:
             with self.store.snapshot() as conn:
                 if self.store.order_row(conn, order.id) is not None:
@@ -139,6 +149,8 @@ class Service:
             return None
         stamped = _stamped(order)
         decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
+        if decision.status == "error":
+            return None     # bad input is refused again under the lock; an order out of time gets its turn there
         return _Early(rulebook, network, catalog, stock, skus, stamped, decision)
 
     def _place_batch(self, items: list) -> list:

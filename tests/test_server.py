@@ -643,27 +643,37 @@ def test_metrics_are_prometheus_text(server):
     assert "# TYPE steve_route_seconds histogram" in response.text
 
 
-def test_metrics_count_the_orders_whose_early_decision_was_kept(server):
-    """Orders placed one at a time are each routed early and keep that
-    decision under the write lock; retries and dry runs route nothing early."""
-    def early(text: str) -> dict[str, float]:
-        samples = metric_samples(text)
-        return {outcome: samples.get(("steve_early_routes_total", ("outcome", outcome)), 0.0)
-                for outcome in ("kept", "routed_again")}
+def early_counts(text: str) -> dict[str, float]:
+    samples = metric_samples(text)
+    return {outcome: samples.get(("steve_early_routes_total", ("outcome", outcome)), 0.0)
+            for outcome in ("kept", "routed_again")}
 
-    add_item(server, "T-EARLY", {"PA-DC": 10, "KC-DC": 10})
-    before = early(server.http.get("/metrics").text)
-    bodies = [order(f"ER-{n}", ("T-EARLY", 1)) for n in range(4)] + [order("ER-4", ("T-EARLY", 3))]
-    for body in bodies:
-        assert server.http.post("/orders", json=body).status_code == 201
-    assert server.http.post("/orders", json=bodies[0]).status_code == 200           # a retry
-    assert server.http.post("/route", json=order("ER-5", ("T-EARLY", 1))).status_code == 200
-    text = server.http.get("/metrics").text
-    assert early(text) == {"kept": before["kept"] + len(bodies), "routed_again": before["routed_again"]}
-    assert f'steve_early_routes_total{{outcome="kept"}} {before["kept"] + len(bodies)}' in text.splitlines()
+
+def test_orders_are_not_routed_early_unless_asked(server):
+    add_item(server, "T-LATE", {"PA-DC": 10})
+    before = early_counts(server.http.get("/metrics").text)
+    assert server.http.post("/orders", json=order("LATE-1", ("T-LATE", 1))).status_code == 201
+    assert early_counts(server.http.get("/metrics").text) == before == {"kept": 0.0, "routed_again": 0.0}
 
 
 # ---- servers of their own ----------------------------------------------------------------------
+
+def test_metrics_count_the_orders_whose_early_decision_was_kept(fresh):
+    """With STEVE_EARLY_ROUTING=1, orders placed one at a time are each
+    routed early and keep that decision under the write lock; retries and
+    dry runs route nothing early."""
+    live = fresh("--demo", env={"STEVE_EARLY_ROUTING": "1"})
+    add_item(live, "T-EARLY", {"PA-DC": 10, "KC-DC": 10})
+    before = early_counts(live.http.get("/metrics").text)
+    bodies = [order(f"ER-{n}", ("T-EARLY", 1)) for n in range(4)] + [order("ER-4", ("T-EARLY", 3))]
+    for body in bodies:
+        assert live.http.post("/orders", json=body).status_code == 201
+    assert live.http.post("/orders", json=bodies[0]).status_code == 200           # a retry
+    assert live.http.post("/route", json=order("ER-5", ("T-EARLY", 1))).status_code == 200
+    text = live.http.get("/metrics").text
+    assert early_counts(text) == {"kept": before["kept"] + len(bodies), "routed_again": before["routed_again"]}
+    assert f'steve_early_routes_total{{outcome="kept"}} {before["kept"] + len(bodies)}' in text.splitlines()
+
 
 def test_writes_need_the_token_and_reads_stay_open(fresh):
     live = fresh("--demo", "--token", "s3cret")

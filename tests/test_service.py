@@ -84,10 +84,17 @@ BUSY_STORES = ('\nrule "Busy stores ship last"\n  when node.kind is store and no
 
 @pytest.fixture()
 def outcomes(service) -> list[str]:
-    """What the service tells on_early, in order."""
+    """Early routing on (STEVE_EARLY_ROUTING=1 in a server), and what the
+    service tells on_early, in order."""
     told: list[str] = []
+    service.early_routing = True
     service.on_early = told.append
     return told
+
+
+def test_early_routing_is_off_unless_asked(service):
+    assert service.early_routing is False
+    assert service._route_early(Order.model_validate(order("OFF-1", ("JKT-DOWN-L", 1)))) is None
 
 
 def order(order_id: str, *lines: tuple[str, int]) -> dict:
