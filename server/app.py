@@ -19,6 +19,7 @@ import sqlite3
 import time
 from contextlib import asynccontextmanager
 
+import orjson
 from pydantic import TypeAdapter, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -106,8 +107,20 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
+class _JSON(JSONResponse):
+    """JSONResponse written by orjson (a 13 kB decision: ~10 µs instead of
+    ~80 µs); what orjson cannot write (an integer past 64 bits) falls back
+    to the standard encoder."""
+
+    def render(self, content) -> bytes:
+        try:
+            return orjson.dumps(content)
+        except TypeError:
+            return super().render(content)
+
+
 def ok(body, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+    return _JSON(body, status_code=status)
 
 
 # ---- endpoints --------------------------------------------------------------------------

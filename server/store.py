@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import orjson
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 5000          # how long a write waits for the lock; STEVE_BUSY_TIMEOUT_MS overrides
@@ -113,6 +114,16 @@ def now_text() -> str:
 
 def canonical(document: Any) -> str:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def compact(document: Any) -> str:
+    """canonical() written by orjson, for what is stored but never hashed
+    (decisions); canonical() itself stays the standard encoder's, so that
+    the hashes of orders already stored keep matching their retries."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return canonical(document)
 
 
 def digest(document: Any) -> str:
@@ -423,7 +434,7 @@ class Store:
                      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                      "state = excluded.state, decision = excluded.decision, "
                      "playbook_version = excluded.playbook_version, updated_at = excluded.updated_at",
-                     (order_id, canonical(body), body_hash or digest(body), state, canonical(decision), version,
+                     (order_id, canonical(body), body_hash or digest(body), state, compact(decision), version,
                       stamp, stamp))
 
     def set_order_state(self, conn: sqlite3.Connection, order_id: str, state: str) -> None:
