@@ -137,18 +137,25 @@ class Catalog(_Model):
                 seen[name] = item.sku
         return self
 
-    _alias_index: dict = PrivateAttr(default_factory=dict)
-
     def resolve(self, name: str) -> Item | None:
         """The item a sku or any channel alias names."""
-        index = self._alias_index
-        if not index:
+        hit = _ALIASES.get(id(self))
+        if hit is None or hit[0] is not self:
+            index: dict[str, Item] = {}
             for item in self.items:
                 for alias in item.aliases:
                     index.setdefault(alias, item)
             for item in self.items:
                 index[item.sku] = item
-        return index.get(name)
+            if len(_ALIASES) > 64:
+                _ALIASES.clear()
+            hit = _ALIASES[id(self)] = (self, index)
+        return hit[1].get(name)
+
+
+# id(catalog) -> (catalog, name -> item): a catalog is frozen, and a plain
+# dict is read faster than a pydantic private attribute (once per order line)
+_ALIASES: dict[int, tuple] = {}
 
 
 class StockRow(_Model):
