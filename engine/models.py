@@ -33,14 +33,26 @@ def json_kinds(model: type[BaseModel], value, info: ValidationInfo):
     an error rather than one unit, a guess or a day in 1970."""
     if info.field_name is None:
         return value
-    kinds = _kinds(model.model_fields[info.field_name].annotation)
-    if isinstance(value, bool) and kinds and kinds <= {int, float}:
+    check = _CHECKS.get((model, info.field_name))
+    if check is None:
+        kinds = _kinds(model.model_fields[info.field_name].annotation)
+        check = _CHECKS[model, info.field_name] = (
+            NUMBER if kinds and kinds <= {int, float} else
+            FLAG if kinds == {bool} else
+            DATE if kinds & {dt.date, dt.datetime} and not kinds & {int, float, str} else ANY)
+    if check == ANY:
+        return value
+    if check == NUMBER and isinstance(value, bool):
         raise ValueError("a number is needed here, not true or false")
-    if kinds == {bool} and not isinstance(value, bool):
+    if check == FLAG and not isinstance(value, bool):
         raise ValueError("true or false is needed here")
-    if isinstance(value, (int, float)) and kinds & {dt.date, dt.datetime} and not kinds & {int, float, str}:
+    if check == DATE and isinstance(value, (int, float)):
         raise ValueError("a date is written as text: 2026-11-27, or 2026-11-27T10:15:00-05:00 with a time")
     return value
+
+
+ANY, NUMBER, FLAG, DATE = range(4)
+_CHECKS: dict[tuple, int] = {}      # (model class, field) -> what json_kinds checks there
 
 
 class _Model(BaseModel):

@@ -1,0 +1,53 @@
+"""engine/models.py: the data contract refuses JSON values of the wrong kind
+instead of letting pydantic's lax mode turn them into something else."""
+
+import pytest
+from pydantic import ValidationError
+
+from engine.models import Network, Order, StockRow
+
+ORDER = {"id": "M-1", "ship_to": {"zip": "80202"}, "lines": [{"sku": "A", "qty": 1}]}
+NODE = {"id": "N1", "lat": 39.7, "lon": -105.0}
+CARRIER = {"id": "GROUND", "base": 5.0, "km_per_day": 800}
+
+
+def problems(model, document) -> list[tuple[str, str]]:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(document)
+    return [(".".join(map(str, e["loc"])), e["msg"]) for e in caught.value.errors(include_url=False)]
+
+
+def test_true_is_not_a_number():
+    # (the order's only line is refused, so the order also has no line left)
+    assert problems(Order, {**ORDER, "lines": [{"sku": "A", "qty": True}]}) == [
+        ("lines.0.qty", "Value error, a number is needed here, not true or false"),
+        ("lines", "Tuple should have at least 1 item after validation, not 0")]
+    assert problems(StockRow, {"node": "N1", "sku": "A", "on_hand": False}) == [
+        ("on_hand", "Value error, a number is needed here, not true or false")]
+
+
+def test_a_flag_must_be_true_or_false():
+    network = {"nodes": [{**NODE, "ships": "no"}], "carriers": [CARRIER]}
+    assert problems(Network, network) == [
+        ("nodes.0.ships", "Value error, true or false is needed here")]
+
+
+def test_a_date_is_text_not_a_number():
+    network = {"nodes": [{**NODE, "kind": "transit", "eta": 0}], "carriers": [CARRIER]}
+    assert problems(Network, network) == [
+        ("nodes.0.eta", "Value error, a date is written as text: 2026-11-27, or "
+                        "2026-11-27T10:15:00-05:00 with a time")]
+    assert problems(Order, {**ORDER, "created_at": 1764000000}) == [
+        ("created_at", "Value error, a date is written as text: 2026-11-27, or "
+                       "2026-11-27T10:15:00-05:00 with a time")]
+
+
+def test_values_of_the_right_kind_pass():
+    order = Order.model_validate({**ORDER, "created_at": "2026-11-27T10:15:00-05:00",
+                                  "lines": [{"sku": "A", "qty": 2, "price": 10}]})
+    assert order.lines[0].qty == 2 and order.lines[0].price == 10.0
+    assert order.created_at.isoformat() == "2026-11-27T10:15:00-05:00"
+    network = Network.model_validate({"nodes": [{**NODE, "ships": False, "kind": "transit",
+                                                 "eta": "2026-11-30"}], "carriers": [CARRIER]})
+    assert network.nodes[0].ships is False and str(network.nodes[0].eta) == "2026-11-30"
+    assert StockRow.model_validate({"node": "N1", "sku": "A", "on_hand": 3}).on_hand == 3
