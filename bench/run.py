@@ -96,6 +96,28 @@ def machine() -> dict:
             "platform": platform.platform()}
 
 
+def _probe_loop(_=None) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(1_000_000):
+        total += i * i % 7
+    return time.perf_counter() - started
+
+
+def speed_probe() -> dict:
+    """How fast this (shared) machine is right now: a fixed loop on one core,
+    then on both at once, in ms (best of 3). On the 2-core machine of
+    docs/benchmarks.md one loop takes ~55 ms, and as long on both cores at
+    once; in its slow spells (the neighbours' load) the loops took up to
+    ~1.5x as long, and the HTTP figures, which need both cores, swung from
+    ~450 to ~850 orders/s between runs minutes apart."""
+    from multiprocessing import Pool
+    alone = min(_probe_loop() for _ in range(3))
+    with Pool(2) as pool:
+        both = min(max(pool.map(_probe_loop, [0, 1])) for _ in range(3))
+    return {"one_core_ms": round(alone * 1000, 1), "two_cores_ms": round(both * 1000, 1)}
+
+
 def _pct(sorted_values: list[float], share: float) -> float:
     if not sorted_values:
         return math.nan
@@ -468,6 +490,41 @@ def _stock_check(db: Path) -> dict:
             "reserved_not_equal_live_reservations": mismatched + orphan, "units_reserved": reserved_units}
 
 
+def _cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])        # utime + stime
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _wait_for_workers(supervisor: int, workers: int, timeout: float = 30.0) -> None:
+    """Wait until `workers` worker processes run and have all been idle for
+    half a second (their start-up done). /health answers as soon as the
+    first worker is up; wrk opens its connections at once and keeps them,
+    so a worker still starting then gets none of them for the whole run
+    (one worker did all the work: ~430 instead of ~800 orders/s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        children = [pid for pid in _tree(supervisor) if pid != supervisor and
+                    "spawn_main" in _cmdline(pid)]
+        if len(children) >= workers:
+            before = {pid: _cpu_ticks(pid) for pid in children}
+            time.sleep(0.5)
+            if all(_cpu_ticks(pid) == ticks for pid, ticks in before.items()):
+                return
+        else:
+            time.sleep(0.1)
+    raise RuntimeError(f"the server's {workers} workers did not settle within {timeout:.0f} s")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def _serve_and_load(wrk: str, data: Data, folder: Path, script_text: str, seconds: int, connections: int,
                     script_args: list[str]) -> tuple[subprocess.CompletedProcess, dict, dict]:
     """One run on a database of its own: fill it, start `steve serve
@@ -482,6 +539,7 @@ def _serve_and_load(wrk: str, data: Data, folder: Path, script_text: str, second
     server = LiveServer(folder, "--workers", "2", db=db)
     server.start()
     try:
+        _wait_for_workers(server.process.pid, 2)
         pids = _tree(server.process.pid)
         idle_rss = {pid: _status_kb(pid, "VmRSS") for pid in pids}
         command = [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
@@ -666,6 +724,11 @@ def summary(results: dict) -> str:
     m = results["machine"]
     out.append(f"Machine: {m['nproc']} cores ({m['cpu']}), Python {m['python']}; "
                f"run {results['when']}, {results['orders']:,} orders.")
+    probes = results.get("probes") or {}
+    if probes:
+        out.append("Speed probe before each part (a fixed loop, ms: one core / both cores at once; "
+                   "see speed_probe): " + "; ".join(
+                       f"{part} {p['one_core_ms']:.0f} / {p['two_cores_ms']:.0f}" for part, p in probes.items()) + ".")
     out.append("")
     out.append("| figure | measured | bar | |")
     out.append("| --- | --- | --- | --- |")
@@ -779,7 +842,10 @@ def main() -> None:
     data = Data(args.data, args.orders)
     results = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "orders": len(data.orders)}
+    probes = results["probes"] = {}
     for part in parts:
+        probes[part] = speed_probe()
+        print(f"{part}: machine probe {probes[part]}", flush=True)
         results[part] = globals()[f"part_{part}"](data, args)
     (args.data / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     text = summary(results)
