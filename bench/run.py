@@ -109,8 +109,7 @@ def speed_probe() -> dict:
     then on both at once, in ms (best of 3). On the 2-core machine of
     docs/benchmarks.md one loop takes ~55 ms, and as long on both cores at
     once; in its slow spells (the neighbours' load) the loops took up to
-    ~1.5x as long, and the HTTP figures, which need both cores, swung from
-    ~450 to ~850 orders/s between runs minutes apart."""
+    ~1.5x as long. A figure measured in such a spell is low by about as much."""
     from multiprocessing import Pool
     alone = min(_probe_loop() for _ in range(3))
     with Pool(2) as pool:
