@@ -124,8 +124,8 @@ class Service:
         on a snapshot before it queues for the write lock and the decision
         is kept under the lock when engine.decides_alike says the stock it
         read has not changed in a way that matters. It is off by default:
-        on 2 cores the orders routed twice cost more CPU than the routing in
-        parallel saves (docs/benchmarks.md)."""
+        on 2 cores it gave no more orders per second for ~30% more CPU per
+        order, the orders routed twice (docs/benchmarks.md)."""
         order = Order.model_validate(body)
         sent_hash = digest(body)
         return self.placer.submit((order, sent_hash, self._route_early(order)))

@@ -164,8 +164,8 @@ class _WriterLock:
         # Try again every 0.1 ms. A longer pause is unfair: the process that
         # holds the lock takes it again for its next transaction while this
         # one sleeps, and under load one worker did most of the writing
-        # while the other idled (bench/run.py: 365 -> 425 orders/s, p99
-        # 212 -> 127 ms with 2 workers when the pause stopped growing to 1 ms).
+        # while the other idled (p99 170-196 -> 132-138 ms with 2 workers
+        # when the pause stopped growing to 1 ms; docs/benchmarks.md).
         deadline = time.monotonic() + self.timeout
         while True:
             time.sleep(0.0001)
