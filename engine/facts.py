@@ -296,5 +296,6 @@ def _node_facts(node, used_today) -> dict:
             "node.tags": frozenset(node.tags), "node.load": load,
             "node.handling": node.handling, "node.capacity": node.capacity}]
     elif hit[1]["node.load"] != load:
-        hit[1] = {**hit[1], "node.load": load}
+        facts = hit[1] = {**hit[1], "node.load": load}
+        return facts
     return hit[1]

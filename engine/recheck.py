@@ -34,7 +34,9 @@ def decides_alike(rulebook: Rulebook, network: Network, before: Stock, after: St
                   skus: list[str] | set[str]) -> bool:
     """True when every order over `skus` gets the same decision from
     `route(rulebook, network, catalog, stock, order)` with stock `before`
-    as with `after` (both views holding at least the rows of `skus`)."""
+    as with `after` (both views holding at least the rows of `skus`).
+    `skus` are the catalog's skus the order's lines resolve to, not the
+    names (aliases) the order uses."""
     for sku in skus:
         rows = set(before.nodes_with(sku)) | set(after.nodes_with(sku))
         for node_id in rows:

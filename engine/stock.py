@@ -11,14 +11,61 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 
+class Levels(dict):
+    """(node, sku) -> [on_hand, reserved]: a dict that counts the times a
+    row is added or removed, so that Stock's index of nodes by item knows
+    when it is out of date (changing a row's counts does not matter to it)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.changes = 0
+
+    def __setitem__(self, key, value):
+        if key not in self:
+            self.changes += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.changes += 1
+        super().__delitem__(key)
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self.changes += 1
+        return super().setdefault(key, default)
+
+    def update(self, *args, **kwargs):
+        self.changes += 1
+        super().update(*args, **kwargs)
+
+    def pop(self, *args):
+        self.changes += 1
+        return super().pop(*args)
+
+    def popitem(self):
+        self.changes += 1
+        return super().popitem()
+
+    def clear(self):
+        self.changes += 1
+        super().clear()
+
+    def __ior__(self, other):
+        self.changes += 1
+        return super().__ior__(other)
+
+
 @dataclass
 class Stock:
-    levels: dict[tuple[str, str], list[int]] = field(default_factory=dict)   # (node, sku) -> [on_hand, reserved]
+    levels: dict[tuple[str, str], list[int]] = field(default_factory=Levels)   # (node, sku) -> [on_hand, reserved]
     used_today: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # node -> units promised today
-    # sku -> the nodes with a row for it; rebuilt when `levels` gains rows
-    # (rows are added or replaced, never removed)
+    # sku -> the nodes with a row for it, as of `levels.changes` == _indexed
     _by_sku: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
     _indexed: int = field(default=-1, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if not isinstance(self.levels, Levels):
+            self.levels = Levels(self.levels)
 
     @classmethod
     def from_rows(cls, rows: Iterable) -> "Stock":
@@ -37,14 +84,17 @@ class Stock:
 
     def nodes_with(self, sku: str) -> list[str]:
         """The nodes that have a row for `sku` (any count, even 0)."""
-        if self._indexed != len(self.levels):
+        levels = self.levels
+        if not isinstance(levels, Levels):        # `levels` itself was replaced by a plain dict
+            levels = self.levels = Levels(levels)
+        if self._indexed != levels.changes:
             by_sku: dict[str, list[str]] = {}
-            for node, item in self.levels:
+            for node, item in levels:
                 if item in by_sku:
                     by_sku[item].append(node)
                 else:
                     by_sku[item] = [node]
-            self._by_sku, self._indexed = by_sku, len(self.levels)
+            self._by_sku, self._indexed = by_sku, levels.changes
         return self._by_sku.get(sku, ())
 
     def on_hand(self, node: str, sku: str) -> int:

@@ -17,12 +17,14 @@ import json
 import re
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
 import dsl
 import engine
 from dsl.checker import KnownIds
+from engine import limits
 from engine.decision import Decision
 from engine.matching import holds
 from engine.metrics import compare, summarize
@@ -116,7 +118,8 @@ class Service:
         Orders that arrive while another is being placed in this process are
         placed together in one write transaction (group commit: one fsync
         for all of them instead of one each), one after the other in arrival
-        order, each in a savepoint of its own: the decisions are those of
+        order (with early routing: in the order their early routing ended),
+        each in a savepoint of its own: the decisions are those of
         placing them one by one, and an order that fails leaves the others
         alone. Every caller gets its answer after the commit.
 
@@ -148,9 +151,12 @@ class Service:
         except (Unavailable, NotFound, sqlite3.Error):
             return None
         stamped = _stamped(order)
+        started = time.monotonic()
         decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
-        if decision.status == "error":
-            return None     # bad input is refused again under the lock; an order out of time gets its turn there
+        if decision.status == "error" or time.monotonic() - started >= limits.TIME_LIMIT:
+            # bad input is refused again under the lock; an order that ran into the time limit
+            # (its plan or reasons cut short) is decided again there, on its own
+            return None
         return _Early(rulebook, network, catalog, stock, skus, stamped, decision)
 
     def _place_batch(self, items: list) -> list:
@@ -197,7 +203,7 @@ class Service:
             for shipment in decision.shipments:
                 for line in shipment.lines:
                     self.store.reserve(conn, order.id, shipment.node, line.sku, line.qty, _today())
-        stored_body = stamped.model_dump(mode="json")
+        stored_body = json.loads(stamped.model_dump_json())     # non-finite floats become null, as stored before
         stored_body["_sent_hash"] = sent_hash
         self.store.save_order(conn, order.id, stored_body, decision.status, document, rulebook.version, sent_hash)
         return document, True

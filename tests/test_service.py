@@ -261,3 +261,11 @@ def test_orders_placed_at_once_are_each_routed_early_and_reserved_once(service, 
         assert service.order(order_id)["status"] == decision["status"]
     assert_reserved_once(service)
     assert service.availability("T-SCARCE")["total"] == 0
+
+
+def test_an_order_that_ran_out_of_time_early_is_decided_again_under_the_lock(service, outcomes, monkeypatch):
+    from engine import limits
+    monkeypatch.setattr(limits, "TIME_LIMIT", 1e-9)
+    assert service._route_early(Order.model_validate(order("SLOW-1", ("JKT-DOWN-L", 1)))) is None
+    monkeypatch.setattr(limits, "TIME_LIMIT", 2.0)
+    assert service._route_early(Order.model_validate(order("SLOW-1", ("JKT-DOWN-L", 1)))) is not None
