@@ -139,7 +139,7 @@ class _OneLine:
         if found is None:
             return None
         cand, opts = found
-        problem, line, kg = self.problem, self.line, self.kg
+        problem, kg = self.problem, self.kg
         if cand.avoided:
             if plan is None or plan.avoided != 0:
                 return None

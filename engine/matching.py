@@ -22,7 +22,7 @@ same on durable_rules and a differential test holds them equal):
 from __future__ import annotations
 
 from collections import ChainMap, Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
