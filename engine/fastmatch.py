@@ -48,6 +48,8 @@ Test = Callable[[dict, dict, dict], Any]
 CANDIDATE_KEYS = frozenset({"distance", "transit", "cost"})
 LOAD = "node.load"
 CHECK_EVERY = 1024          # condition tests between two checks of the order's time limit
+ANSWERS_KEPT = 4096         # node facts dicts whose answers a compiled rulebook keeps (each
+                            # dict is kept alive with them; a node has a new one per load)
 
 
 def layer_of(key: str) -> str:
@@ -269,7 +271,7 @@ class Compiled:
         for node, facts in node_facts.items():
             hit = answers.get(id(facts))
             if hit is None or hit[0] is not facts:
-                if len(answers) > 50_000:
+                if len(answers) > ANSWERS_KEPT:
                     answers.clear()
                 hit = answers[id(facts)] = (facts, [None] * self.node_slots)
             out[node] = hit[1]
