@@ -37,35 +37,25 @@ class Reach(NamedTuple):
     lanes: tuple[Lane, ...]   # every carrier that serves it, cheapest fixed first
     days: int | None = None   # the fastest lane's days (None: no lane)
 
-    def cheapest(self, kg: float, surcharges: dict[str, float] | None = None) -> Lane | None:
-        if not surcharges:
-            best = best_key = None
-            for lane in self.lanes:
-                key = (lane.fixed + 0.0 + lane.per_kg * kg, lane.days, lane.carrier)
-                if best_key is None or key < best_key:
-                    best, best_key = lane, key
-            return best
-        return min(self.lanes, default=None,
-                   key=lambda l: (l.fixed + surcharges.get(l.carrier, 0.0) + l.per_kg * kg, l.days, l.carrier))
-
-    def fastest(self) -> Lane | None:
-        return min(self.lanes, default=None, key=lambda l: (l.days, l.fixed, l.carrier))
-
-
-def reach(node: Node, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.date) -> Reach:
-    return _reach(node, _carrier_rows(carriers), ship_to, today)
-
-
-def _reach(node: Node, rows: tuple, ship_to: Point, today: dt.date) -> Reach:
-    return _reach_from(_node_row(node), rows, ship_to.lat, ship_to.lon, math.radians(ship_to.lat),
-                       math.cos(math.radians(ship_to.lat)), ship_to.state, today)
+    def cheapest(self, kg: float) -> Lane | None:
+        """The lane that ships `kg` for the least; ties: fewer days, then carrier id."""
+        lanes = self.lanes
+        if len(lanes) == 1:
+            return lanes[0]
+        best = best_key = None
+        for lane in lanes:
+            key = (lane.fixed + lane.per_kg * kg, lane.days, lane.carrier)
+            if best_key is None or key < best_key:
+                best, best_key = lane, key
+        return best
 
 
 def _reach_from(row: tuple, rows: tuple, lat: float, lon: float, p2: float, cos_p2: float,
                 to_state: str | None, today: dt.date) -> Reach:
-    """_reach with the node's figures prepared (see _node_row) and the
-    ship-to's latitude in radians and its cosine worked out once per order;
-    the same arithmetic as geo.km_between, so the same distances to the bit."""
+    """How one node reaches the ship-to: the node's figures prepared once
+    (see _node_row), the ship-to's latitude in radians and its cosine once
+    per order; the same arithmetic as geo.km_between, so the same distances
+    to the bit."""
     node_id, p1, cos_p1, node_lon, handling, extra_days, eta, from_state = row
     dp, dl = p2 - p1, math.radians(lon - node_lon)
     a = math.sin(dp / 2) ** 2 + cos_p1 * cos_p2 * math.sin(dl / 2) ** 2

@@ -47,11 +47,8 @@ class Line:
 @dataclass
 class Situation:
     """Everything the router knows about one order before the rules run.
-
-    `unavailable` (node -> the reasons it cannot ship each line it cannot
-    ship, in line order) is worked out on first use: most orders only need
-    `node_reasons`, which gives the same words without building a list for
-    every node of a large network."""
+    Why a node cannot ship is kept as what is known per line (line_nodes,
+    node_rows, no_lane) and put into words by `node_reasons`."""
     order: Order
     lines: list[Line]
     ship_to: Point
@@ -61,22 +58,9 @@ class Situation:
     line_nodes: list[set[str]] = field(default_factory=list)   # per line: nodes with a candidate
     node_rows: list[tuple] = field(default_factory=list)       # (node, id, reason it cannot ship at all)
     no_lane: set[tuple[str, int]] = field(default_factory=set)  # (node, line) with stock but no carrier
-    _unavailable: dict[str, list[str]] | None = None
 
-    @property
-    def unavailable(self) -> dict[str, list[str]]:
-        if self._unavailable is None:
-            out = {}
-            for _, node_id, reason in self.node_rows:
-                reasons = self._line_reasons(node_id, reason)
-                if reasons:
-                    out[node_id] = reasons
-            self._unavailable = out
-        return self._unavailable
-
-    def _line_reasons(self, node_id: str, reason: str | None) -> list[str]:
-        if reason is not None:
-            return [reason] * len(self.lines)
+    def _line_reasons(self, node_id: str) -> list[str]:
+        """Why a node that can ship cannot ship each line it has no candidate for."""
         out = []
         for line, nodes in zip(self.lines, self.line_nodes):
             if node_id not in nodes:
@@ -87,9 +71,10 @@ class Situation:
     def node_reasons(self, extra: dict[str, list[str]], used: set[str],
                      final: dict[str, str] | None = None) -> dict[str, str]:
         """node -> why it ships nothing for this order, in network order, for
-        every node not in `used` that has a reason: its own (`unavailable`)
-        and then `extra` (reasons found later, in order), repeated reasons
-        said once; or the reason in `final`, which wins."""
+        every node not in `used` that has a reason: its own (it cannot ship
+        at all, or has no stock or no carrier for some lines) and then
+        `extra` (reasons found later, in order), repeated reasons said once;
+        or the reason in `final`, which wins."""
         out = {}
         touched = set(extra).union((node for node, _ in self.no_lane), *self.line_nodes)
         missing = None          # the words for a node that has none of the items
@@ -107,7 +92,7 @@ class Situation:
                 if missing:
                     out[node_id] = missing
             else:
-                reasons = self._line_reasons(node_id, None) + extra.get(node_id, [])
+                reasons = self._line_reasons(node_id) + extra.get(node_id, [])
                 if reasons:
                     out[node_id] = reasons[0] if len(reasons) == 1 else "; ".join(dict.fromkeys(reasons))
         return out
@@ -165,7 +150,7 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
             if known is None:
                 known = static[node_id] = (_node_facts(node, used_today), reach.days)
                 node_facts[node_id] = known[0]
-            lane = lanes[0] if len(lanes) == 1 else reach.cheapest(kg)
+            lane = reach.cheapest(kg)
             candidates.append(_new(Entity, (prefix + node_id, "candidate", index, node_id, {
                 **known[0], "stock.on_hand": level[0], "stock.reserved": level[1],
                 "stock.available": units, "distance": reach.km, "transit": known[1],

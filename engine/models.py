@@ -37,21 +37,21 @@ def json_kinds(model: type[BaseModel], value, info: ValidationInfo):
     if check is None:
         kinds = _kinds(model.model_fields[info.field_name].annotation)
         check = _CHECKS[model, info.field_name] = (
-            NUMBER if kinds and kinds <= {int, float} else
-            FLAG if kinds == {bool} else
-            DATE if kinds & {dt.date, dt.datetime} and not kinds & {int, float, str} else ANY)
-    if check == ANY:
+            _NUMBER if kinds and kinds <= {int, float} else
+            _FLAG if kinds == {bool} else
+            _DATE if kinds & {dt.date, dt.datetime} and not kinds & {int, float, str} else _ANY)
+    if check == _ANY:
         return value
-    if check == NUMBER and isinstance(value, bool):
+    if check == _NUMBER and isinstance(value, bool):
         raise ValueError("a number is needed here, not true or false")
-    if check == FLAG and not isinstance(value, bool):
+    if check == _FLAG and not isinstance(value, bool):
         raise ValueError("true or false is needed here")
-    if check == DATE and isinstance(value, (int, float)):
+    if check == _DATE and isinstance(value, (int, float)):
         raise ValueError("a date is written as text: 2026-11-27, or 2026-11-27T10:15:00-05:00 with a time")
     return value
 
 
-ANY, NUMBER, FLAG, DATE = range(4)
+_ANY, _NUMBER, _FLAG, _DATE = range(4)
 _CHECKS: dict[tuple, int] = {}      # (model class, field) -> what json_kinds checks there
 
 

@@ -102,7 +102,7 @@ def _route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
     common = dict(objective=verdict.objective, tags=tags, playbook=playbook, trace=trace)
     if verdict.hold is not None:
         reason = f"held by {verdict.hold.cite()}" + (f": {verdict.hold.reason}" if verdict.hold.reason else "")
-        return Decision(order.id, "held", reason=reason, nodes=_all_unused(network, situation, {}), **common)
+        return Decision(order.id, "held", reason=reason, nodes=_all_unused(network, situation), **common)
     pickup = order.delivery == "pickup" or (verdict.route_to and verdict.route_to[0] == "<pickup>")
     if pickup:
         return _pickup(order, network, stock, situation, common)
@@ -310,8 +310,8 @@ def _single_estimate(problem, node_id: str) -> float:
     return min((o.fixed for o in options), default=float("inf"))
 
 
-def _all_unused(network: Network, situation: Situation, blocked) -> dict[str, str]:
-    reasons = {k: "; ".join(dict.fromkeys(v)) for k, v in situation.unavailable.items()}
+def _all_unused(network: Network, situation: Situation) -> dict[str, str]:
+    reasons = situation.node_reasons({}, set())
     return {n.id: reasons.get(n.id, "not used: the order is held") for n in network.nodes}
 
 

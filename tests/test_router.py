@@ -131,6 +131,14 @@ def test_hold_rule(seed):
     assert got["status"] == "held"
     assert got["reason"] == 'held by rule "Fraud check" (seed.playbook:66): large first order'
     assert got["shipments"] == []
+    # every node gets a reason: its own when it could not ship anyway, else the hold
+    held = "not used: the order is held"
+    assert got["nodes"] == {
+        "NJ-DC": held, "OH-DC": held, "TX-DC": held, "RENO-3PL": held, "CHI-HUB": held, "DEN-STORE": held,
+        "PDX-STORE": held, "SEA-STORE": "no stock of PARKA-M-RED",
+        "MIA-STORE": "shadow node (used only in what-if runs)", "GARAGE": held,
+        "BOOTS-VENDOR": "no stock of PARKA-M-RED", "LB-INBOUND": "no stock of PARKA-M-RED"}
+    assert list(got["nodes"]) == [n.id for n in seed.network.nodes]
 
 
 def test_batch_reserves_as_it_goes(seed):
