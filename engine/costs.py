@@ -14,6 +14,7 @@ import math
 from operator import itemgetter
 from typing import NamedTuple
 
+from ._kept import kept
 from .geo import EARTH_RADIUS_KM, Point
 from .models import Carrier, Node
 
@@ -80,43 +81,27 @@ def _reach_from(row: tuple, rows: tuple, lat: float, lon: float, p2: float, cos_
 _LANE_ORDER = itemgetter(1, 3, 0)       # fixed, days, carrier
 
 
-_NODE_ROWS: dict[int, tuple] = {}
+_NODE_ROWS: dict[int, tuple] = {}     # node -> _node_row(node)
+_ROWS: dict[int, tuple] = {}          # carriers -> _carrier_rows(carriers)
 
 
 def _node_row(node: Node) -> tuple:
-    """What _reach_from needs of a node, kept per node object (nodes are frozen)."""
-    hit = _NODE_ROWS.get(id(node))
-    if hit is not None and hit[0] is node:
-        return hit[1]
+    """What _reach_from needs of a node."""
     p1 = math.radians(node.lat)
-    row = (node.id, p1, math.cos(p1), node.lon, node.handling, node.lead_days,
-           node.eta if node.kind == "transit" else None, node.state)
-    if len(_NODE_ROWS) > 100_000:
-        _NODE_ROWS.clear()
-    _NODE_ROWS[id(node)] = (node, row)
-    return row
-
-
-_ROWS: dict[int, tuple] = {}
+    return (node.id, p1, math.cos(p1), node.lon, node.handling, node.lead_days,
+            node.eta if node.kind == "transit" else None, node.state)
 
 
 def _carrier_rows(carriers: tuple[Carrier, ...]) -> tuple:
-    """The carriers as plain tuples (Carrier.serves as a frozenset test),
-    kept per carriers tuple."""
-    hit = _ROWS.get(id(carriers))
-    if hit is not None and hit[0] is carriers:
-        return hit[1]
-    rows = tuple((c.id, c.base, c.per_kg, c.per_1000km, c.km_per_day, c.min_days,
+    """The carriers as plain tuples (Carrier.serves as a frozenset test)."""
+    return tuple((c.id, c.base, c.per_kg, c.per_1000km, c.km_per_day, c.min_days,
                   None if c.states is None else frozenset(c.states)) for c in carriers)
-    if len(_ROWS) > 16:
-        _ROWS.clear()
-    _ROWS[id(carriers)] = (carriers, rows)
-    return rows
 
 
 def reaches(nodes, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.date) -> dict[str, Reach]:
-    rows = _carrier_rows(carriers)
+    rows = kept(_ROWS, carriers, _carrier_rows, limit=16)
     lat, lon, state = ship_to.lat, ship_to.lon, ship_to.state
     p2 = math.radians(lat)
     cos_p2 = math.cos(p2)
-    return {node.id: _reach_from(_node_row(node), rows, lat, lon, p2, cos_p2, state, today) for node in nodes}
+    return {node.id: _reach_from(kept(_NODE_ROWS, node, _node_row), rows, lat, lon, p2, cos_p2, state, today)
+            for node in nodes}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from dsl.compiler import CompiledRule, Effect, Rulebook
+from ._kept import kept
 from .matching import Firing, FactBase, holds
 
 ALL_LINES = -1
@@ -73,7 +74,7 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
             kind = effect.kind
             if kind in _NODE_EFFECTS:       # the most frequent: one per candidate matched
                 node_id = entity.node
-                head, tail = _words(effect)
+                head, tail = kept(_WORDS, effect, _words)
                 texts.append(head + node_id + tail)
                 if kind in ("exclude_node", "avoid_node"):
                     target = verdict.excluded if kind == "exclude_node" else verdict.avoided
@@ -158,23 +159,16 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
 
 
 _NODE_EFFECTS = frozenset({"exclude_node", "avoid_node", "prefer_node", "penalize_node"})
-_WORDS: dict[int, tuple] = {}
+_WORDS: dict[int, tuple] = {}     # effect -> _words(effect)
 
 
 def _words(effect: Effect) -> tuple[str, str]:
     """What the trace says of a node effect, around the node's id:
-    ("exclude node ", ": reason"), ("prefer node ", " by $5.00"); kept per effect."""
-    hit = _WORDS.get(id(effect))
-    if hit is None or hit[0] is not effect:
-        verb = effect.kind.split("_")[0]
-        if effect.kind in ("exclude_node", "avoid_node"):
-            words = (f"{verb} node ", f": {effect.reason}" if effect.reason else "")
-        else:
-            words = (f"{verb} node ", f" by {_money(effect.amount)}")
-        if len(_WORDS) > 100_000:
-            _WORDS.clear()
-        hit = _WORDS[id(effect)] = (effect, words)
-    return hit[1]
+    ("exclude node ", ": reason"), ("prefer node ", " by $5.00")."""
+    verb = effect.kind.split("_")[0]
+    if effect.kind in ("exclude_node", "avoid_node"):
+        return f"{verb} node ", f": {effect.reason}" if effect.reason else ""
+    return f"{verb} node ", f" by {_money(effect.amount)}"
 
 
 def applies(table: dict[tuple[int, str], object], line: int, node: str):

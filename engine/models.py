@@ -15,6 +15,8 @@ import typing
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from ._kept import kept
+
 NodeKind = Literal["warehouse", "store", "3pl", "vendor", "transit"]
 
 
@@ -151,23 +153,23 @@ class Catalog(_Model):
 
     def resolve(self, name: str) -> Item | None:
         """The item a sku or any channel alias names."""
-        hit = _ALIASES.get(id(self))
-        if hit is None or hit[0] is not self:
-            index: dict[str, Item] = {}
-            for item in self.items:
-                for alias in item.aliases:
-                    index.setdefault(alias, item)
-            for item in self.items:
-                index[item.sku] = item
-            if len(_ALIASES) > 64:
-                _ALIASES.clear()
-            hit = _ALIASES[id(self)] = (self, index)
-        return hit[1].get(name)
+        return kept(_ALIASES, self, _names, limit=64).get(name)
 
 
-# id(catalog) -> (catalog, name -> item): a catalog is frozen, and a plain
-# dict is read faster than a pydantic private attribute (once per order line)
+# catalog -> name -> item: a plain dict is read faster than a pydantic
+# private attribute (once per order line)
 _ALIASES: dict[int, tuple] = {}
+
+
+def _names(catalog: Catalog) -> dict[str, Item]:
+    """Every sku and channel alias of the catalog -> its item (a sku wins over an alias)."""
+    index: dict[str, Item] = {}
+    for item in catalog.items:
+        for alias in item.aliases:
+            index.setdefault(alias, item)
+    for item in catalog.items:
+        index[item.sku] = item
+    return index
 
 
 class StockRow(_Model):
