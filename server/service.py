@@ -129,9 +129,8 @@ class Service:
         read has not changed in a way that matters. It is off by default:
         on 2 cores it gave no more orders per second for ~30% more CPU per
         order, the orders routed twice (docs/benchmarks.md)."""
-        order = Order.model_validate(body)
-        sent_hash = digest(body)
-        return self.placer.submit((order, sent_hash, self._route_early(order)))
+        order, sent_hash, stored = _prepared(body)
+        return self.placer.submit((order, sent_hash, stored, self._route_early(order)))
 
     def _route_early(self, order: Order) -> "_Early | None":
         """Route the order on a snapshot before queueing for the write lock,
@@ -160,13 +159,22 @@ class Service:
         return _Early(rulebook, network, catalog, stock, skus, stamped, decision)
 
     def _place_batch(self, items: list) -> list:
-        """[(order, sent hash)] -> [(result, error)] in one write transaction."""
+        """[(order, sent hash, stored body, early)] -> [(result, error)] in
+        one write transaction."""
         out = []
         with self.store.write() as conn:
-            for number, (order, sent_hash, early) in enumerate(items):
+            loaded: list = []
+
+            def documents():
+                """The documents, read once per batch (nothing in it changes them)."""
+                if not loaded:
+                    loaded.append(self._documents(conn))
+                return loaded[0]
+
+            for number, (order, sent_hash, stored, early) in enumerate(items):
                 conn.execute(f"SAVEPOINT place_{number}")
                 try:
-                    result = self._place_one(conn, order, sent_hash, early)
+                    result = self._place_one(conn, documents, order, sent_hash, stored, early)
                 except Exception as error:      # this order's answer; the others go on
                     conn.execute(f"ROLLBACK TO place_{number}")
                     conn.execute(f"RELEASE place_{number}")
@@ -176,36 +184,36 @@ class Service:
                     out.append((result, None))
         return out
 
-    def _place_one(self, conn, order: Order, sent_hash: str, early: "_Early | None" = None) -> tuple[dict, bool]:
+    def _place_one(self, conn, documents: Callable[[], tuple], order: Order, sent_hash: str, stored: str,
+                   early: "_Early | None" = None) -> tuple[dict, bool]:
         existing = self.store.order_row(conn, order.id)
         if existing is not None:
             if existing["body_hash"] != sent_hash:
                 raise Conflict(f"order {order.id} was already placed with different content",
                                _at("id", "this order id was already used for a different order"))
             return json.loads(existing["decision"]), False
-        network, catalog, rulebook, shadows = self._documents(conn)
+        network, catalog, rulebook, shadows = documents()
         skus = _skus(order, catalog)
         stock = self._stock_for(conn, skus)
         if early is not None and early.holds(rulebook, network, catalog, stock, skus):
-            stamped, decision = early.order, early.decision
+            decision = early.decision
             self.on_early("kept")
         else:
             if early is not None:
                 self.on_early("routed_again")
-            stamped = _stamped(order)
-            decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
+            decision = engine.route(rulebook, network, catalog, stock, order, matcher=self.matcher)
         document = decision.to_json()
         if decision.status == "error":
             return document, False
         for shadow in shadows:
-            self._shadow(conn, shadow, network, catalog, stock, stamped, document)
+            self._shadow(conn, shadow, network, catalog, stock, order, document)
         if decision.status == "routed":
+            day = _today()
             for shipment in decision.shipments:
                 for line in shipment.lines:
-                    self.store.reserve(conn, order.id, shipment.node, line.sku, line.qty, _today())
-        stored_body = json.loads(stamped.model_dump_json())     # non-finite floats become null, as stored before
-        stored_body["_sent_hash"] = sent_hash
-        self.store.save_order(conn, order.id, stored_body, decision.status, document, rulebook.version, sent_hash)
+                    self.store.reserve(conn, order.id, shipment.node, line.sku, line.qty, day)
+        self.store.save_order(conn, order.id, stored, decision.status, document, rulebook.version, sent_hash,
+                              body_written=True)
         return document, True
 
     def _shadow(self, conn, rulebook, network, catalog, stock, order, live: dict) -> None:
@@ -634,6 +642,18 @@ def _skus(order: Order, catalog: Catalog) -> list[str]:
         item = catalog.resolve(line.sku)
         skus.append(item.sku if item else line.sku)
     return sorted(set(skus))
+
+
+def _prepared(body: dict) -> tuple[Order, str, str]:
+    """What placing an order needs before the write lock: the order (stamped
+    with the time now when it has none), the hash of what was sent (a retry
+    is compared with it) and the text stored for it (non-finite floats
+    become null)."""
+    order = _stamped(Order.model_validate(body))
+    sent_hash = digest(body)
+    stored = json.loads(order.model_dump_json())
+    stored["_sent_hash"] = sent_hash
+    return order, sent_hash, canonical(stored)
 
 
 def _stamped(order: Order) -> Order:

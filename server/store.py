@@ -426,15 +426,18 @@ class Store:
         return dict(zip(keys, row))
 
     def save_order(self, conn: sqlite3.Connection, order_id: str, body: Any, state: str, decision: dict,
-                   version: str | None, body_hash: str | None = None) -> None:
+                   version: str | None, body_hash: str | None = None, body_written: bool = False) -> None:
         """Insert or update an order; `body_hash` (default: the body's
-        digest) is what a retry of the request is compared with."""
+        digest) is what a retry of the request is compared with;
+        `body_written`: `body` is already canonical() text (written before
+        the write lock)."""
         stamp = now_text()
         conn.execute("INSERT INTO orders (id, body, body_hash, state, decision, playbook_version, created_at, "
                      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                      "state = excluded.state, decision = excluded.decision, "
                      "playbook_version = excluded.playbook_version, updated_at = excluded.updated_at",
-                     (order_id, canonical(body), body_hash or digest(body), state, compact(decision), version,
+                     (order_id, body if body_written else canonical(body), body_hash or digest(body), state,
+                      compact(decision), version,
                       stamp, stamp))
 
     def set_order_state(self, conn: sqlite3.Connection, order_id: str, state: str) -> None:

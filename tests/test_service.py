@@ -15,8 +15,8 @@ import engine
 from engine.models import Catalog, Network, Order
 from engine.stock import Stock
 from server.demo import demo_file, load_demo
-from server.service import Service
-from server.store import Conflict, Store, digest
+from server.service import Service, _prepared
+from server.store import Conflict, Store
 
 
 @pytest.fixture()
@@ -133,7 +133,7 @@ def route_now(service: Service, body: dict) -> dict:
 
 def place_late(service: Service, body: dict, early) -> dict:
     """The write half of Service.place for an order routed early."""
-    [(result, error)] = service._place_batch([(Order.model_validate(body), digest(body), early)])
+    [(result, error)] = service._place_batch([(*_prepared(body), early)])
     assert error is None, error
     decision, created = result
     assert created
