@@ -94,6 +94,10 @@ class Problem:
     split_penalty: float = 0.0               # per shipment beyond the first
     max_shipments: int | None = None
     ship_complete: bool = False              # exactly one shipment
+    # node -> units it may still ship in all today (its capacity left), for
+    # nodes where that can bind across lines of different skus; `stock` is
+    # already capped at it per (node, sku)
+    node_units: Mapping[str, int] | None = None
 
 
 class Shipment(NamedTuple):
@@ -218,6 +222,114 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
 
     With ``require_node`` only plans in which that node ships something count.
     """
+    if problem.node_units:
+        return _within_capacity(problem, require_node)
+    return _solve(problem, require_node)
+
+
+MAX_SPLITS = 64     # ways of sharing one node's capacity among its skus tried exactly
+
+
+def _within_capacity(problem: Problem, require_node: str | None) -> Plan | None:
+    """solve() when a node's capacity left can bind across lines of
+    different skus: the best plan with the per-(node, sku) caps alone; when
+    it ships more than a node's capacity left, the best over every way of
+    sharing that capacity among the node's skus (each way caps the skus,
+    and the node no longer couples them), node by node. Past MAX_SPLITS
+    ways the shares follow the plan's own (scaled down to fit) and the plan
+    is not proven optimal."""
+    plain = _without_units(problem)
+    plan = _solve(plain, require_node)
+    if plan is None:
+        return None
+    units: dict[str, int] = {}
+    for shipment in plan.shipments:
+        units[shipment.node] = units.get(shipment.node, 0) + sum(q for _, q in shipment.lines)
+    node = next((n for n in sorted(problem.node_units) if units.get(n, 0) > problem.node_units[n]), None)
+    if node is None:
+        return plan
+    left = problem.node_units[node]
+    skus = sorted({ln.sku for ln in problem.lines if problem.stock.get((node, ln.sku), 0) > 0})
+    caps = [problem.stock[node, sku] for sku in skus]
+    rest = {n: u for n, u in problem.node_units.items() if n != node} or None
+    splits = _splits(left, caps, MAX_SPLITS)
+    exact = splits is not None
+    if splits is None:                      # too many: the plan's own shares, scaled down
+        used = {sku: 0 for sku in skus}
+        for shipment in plan.shipments:
+            if shipment.node == node:
+                for index, qty in shipment.lines:
+                    used[next(ln.sku for ln in problem.lines if ln.index == index)] += qty
+        splits = [_scaled([used[sku] for sku in skus], left)]
+    best = None
+    for split in splits:
+        stock = dict(problem.stock)
+        stock.update({(node, sku): cap for sku, cap in zip(skus, split)})
+        found = solve(replace(problem, stock=stock, node_units=rest), require_node)
+        if found is not None and (best is None or _better(problem, found, best)):
+            best = found
+    if best is not None and not exact:
+        best = best._replace(exact=False)
+    return best
+
+
+def _without_units(problem: Problem) -> Problem:
+    """The problem without its node_units, the same object each time for the
+    same problem (the router solves it once per node it explains, and the
+    searches' shared model is kept per problem object)."""
+    last = getattr(_SHARED, "plain", None)
+    if last is None or last[0] is not problem:
+        last = _SHARED.plain = (problem, replace(problem, node_units=None))
+    return last[1]
+
+
+def _splits(total: int, caps: list[int], limit: int) -> list[tuple[int, ...]] | None:
+    """Every way of sharing `total` units among bins of these caps, using
+    all of it (a plan that fits a smaller share fits a larger one), or None
+    when there are more than `limit`."""
+    out: list[tuple[int, ...]] = []
+
+    def share(i: int, left: int, chosen: tuple[int, ...]) -> bool:
+        if i == len(caps) - 1:
+            if left <= caps[i]:
+                out.append(chosen + (left,))
+            return len(out) <= limit
+        room = sum(caps[i + 1:])
+        for amount in range(min(caps[i], left), max(0, left - room) - 1, -1):
+            if not share(i + 1, left - amount, chosen + (amount,)):
+                return False
+        return True
+
+    return out if share(0, min(total, sum(caps)), ()) else None
+
+
+def _scaled(used: list[int], total: int) -> tuple[int, ...]:
+    """`used` scaled down to sum to `total` (largest remainders first)."""
+    whole = sum(used)
+    shares = [u * total // whole for u in used]
+    order = sorted(range(len(used)), key=lambda i: (-(used[i] * total % whole), i))
+    for i in order[:total - sum(shares)]:
+        shares[i] += 1
+    return tuple(shares)
+
+
+def _better(problem: Problem, a: Plan, b: Plan) -> bool:
+    """True when plan `a` beats plan `b` by the module doc's key and tie-break."""
+    speed = problem.objective == "speed"
+    first_a, first_b = (a.avoided, a.days if speed else 0), (b.avoided, b.days if speed else 0)
+    if first_a != first_b:
+        return first_a < first_b
+    if abs(a.value - b.value) > _search.EPS:
+        return a.value < b.value
+
+    def tie(plan: Plan) -> tuple:
+        return (len(plan.shipments), sum(len(s.lines) for s in plan.shipments),
+                tuple(s.node for s in plan.shipments), tuple(s.carrier for s in plan.shipments),
+                tuple(s.lines for s in plan.shipments))
+    return tie(a) < tie(b)
+
+
+def _solve(problem: Problem, require_node: str | None = None) -> Plan | None:
     if problem.objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {problem.objective!r}")
     if problem.day_value < 0:

@@ -13,7 +13,9 @@ over items S reads:
 * the units promised today at the nodes that hold S, through `node.load`
   (when the node has a capacity): loads may differ as long as no node
   crosses full capacity (the router's "over capacity today") and every
-  node-only condition that reads node.load gives the same answer. A
+  node-only condition that reads node.load gives the same answer, and
+  the capacity left (which caps the units a node may ship) is the same or
+  no smaller than the order's units in both. A
   playbook that reads node.load anywhere else (mixed with other facts, or
   in `set ... to node.load`) needs equal loads.
 
@@ -26,13 +28,15 @@ from __future__ import annotations
 from dsl.compiler import Rulebook
 from . import fastmatch
 from .facts import _load, _node_facts, _nodes_with_reasons
+from .router import _capacity_left as _left
 from .models import Network
 from .stock import Stock
 
 
 def decides_alike(rulebook: Rulebook, network: Network, before: Stock, after: Stock,
-                  skus: list[str] | set[str]) -> bool:
-    """True when every order over `skus` gets the same decision from
+                  skus: list[str] | set[str], units: int | None = None) -> bool:
+    """True when every order over `skus` of at most `units` units in all
+    (None: any number) gets the same decision from
     `route(rulebook, network, catalog, stock, order)` with stock `before`
     as with `after` (both views holding at least the rows of `skus`).
     `skus` are the catalog's skus the order's lines resolve to, not the
@@ -64,6 +68,10 @@ def decides_alike(rulebook: Rulebook, network: Network, before: Stock, after: St
             continue
         if (old >= 1.0) != (new >= 1.0):
             return False
+        # the capacity left caps what the node may ship of the order
+        left_old, left_new = _capacity_left(node, old), _capacity_left(node, new)
+        if left_old != left_new and (units is None or min(left_old, left_new) < units):
+            return False
         if comp is None:
             comp = fastmatch.compiled(rulebook)
             if comp.load_elsewhere:
@@ -74,3 +82,7 @@ def decides_alike(rulebook: Rulebook, network: Network, before: Stock, after: St
                 if bool(test(None, None, old_facts)) != bool(test(None, None, new_facts)):
                     return False
     return True
+
+
+def _capacity_left(node, load: float) -> int:
+    return _left({"node.capacity": node.capacity, "node.load": load})

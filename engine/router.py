@@ -8,6 +8,8 @@ against one stock view, reserving as it goes.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from dataclasses import replace
 from typing import Any, Callable, Iterable
 
 from pydantic import ValidationError
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 from dsl.compiler import Rulebook
 from . import allocator as alloc
 from . import compare, fastmatch
-from . import limits
+from . import geo, limits
 from .decision import Decision, Shipment, ShipmentLine, TraceEntry, cents
 from .effects import ALL_LINES, Verdict, applies, decide
 from .facts import OrderError, Situation, gather
@@ -56,6 +58,7 @@ def route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
     the best plan found so far, and rules or facts that are still being
     worked out give status "error" saying the order took too long."""
     seconds = limits.TIME_LIMIT if time_limit is None else time_limit
+    geo.warm()          # the ZIP table loads once per process (~0.3-1 s), not on the order's time
     with limits.deadline(seconds):
         try:
             return _route(rulebook, network, catalog, stock, order, matcher=matcher,
@@ -147,9 +150,11 @@ def _pickup(order: Order, network: Network, stock: Stock, situation: Situation, 
                 problem = (f"pickup node {node_id} has {stock.available(node_id, sku)} of {sku} "
                            f"available, {qty} wanted")
                 break
-    reasons = {n.id: "not the pickup node" for n in network.nodes if n.id != node_id}
     if problem:
+        # every node, in network order; the pickup node says what stops it
+        reasons = {n.id: problem if n.id == node_id else "not the pickup node" for n in network.nodes}
         return Decision(order.id, "held", reason=problem, nodes=reasons, **common)
+    reasons = {n.id: "not the pickup node" for n in network.nodes if n.id != node_id}
     lines = tuple(ShipmentLine(l.sku, l.qty) for l in situation.lines)
     shipment = Shipment(node_id, None, lines, 0.0, 0, 0)
     return Decision(order.id, "routed", shipments=(shipment,), nodes=reasons, **common)
@@ -200,30 +205,68 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         adjust = verdict.adjust.get((line, node_id), 0.0) + verdict.adjust.get((ALL_LINES, node_id), 0.0) \
             if node_id in adjusted_nodes else 0.0
         candidates.append(_new(alloc.Candidate, (line, node_id, avoided, adjust)))
-    usable = {}
+    usable, left, capped = {}, {}, {}
+    order_units = sum(line.qty for line in situation.lines)
     for c in candidates:
         sku = situation.lines[c.line].sku
         keep = verdict.keep.get((c.node, sku), 0)
-        usable[(c.node, sku)] = max(0, stock.available(c.node, sku) - keep)
+        units = max(0, stock.available(c.node, sku) - keep)
+        if c.node not in left:
+            # the capacity left matters only when the order could use more (engine.recheck relies on it)
+            room = _capacity_left(situation.base.nodes[c.node])
+            left[c.node] = room if room is not None and room < order_units else None
+        if left[c.node] is not None and left[c.node] < units:
+            capped[c.node, sku] = units         # what it has, kept for the held reason
+            units = left[c.node]
+        usable[(c.node, sku)] = units
+    # a node's capacity left binds across lines only when it is less than what
+    # the node could ship of two or more of the order's skus together
+    together: dict[str, list[int]] = {}
+    for (node_id, _), units in usable.items():
+        together.setdefault(node_id, []).append(units)
+    node_units = {n: left[n] for n, amounts in together.items()
+                  if left[n] is not None and len(amounts) > 1 and sum(amounts) > left[n]}
     complete = verdict.ship_complete is not None or route_to is not None
     problem = alloc.Problem(
         lines=tuple(alloc.Line(l.index, l.sku, l.qty, l.weight) for l in situation.lines),
         carriers=lanes, candidates=tuple(candidates), stock=usable,
         objective=verdict.objective, day_value=verdict.day_value,
         split_penalty=verdict.split_penalty,
-        max_shipments=1 if complete else verdict.max_shipments, ship_complete=complete)
+        max_shipments=1 if complete else verdict.max_shipments, ship_complete=complete,
+        node_units=node_units or None)
     plan = alloc.solve(problem)
     if plan is None:
         reason = "no plan found within the time limit for one order" if limits.expired() else \
             alloc.explain_infeasible(problem)
         if not candidates:
             reason = _nothing_can_ship(situation, blocked)
+        elif capped and alloc.solve(replace(problem, stock={**usable, **capped}, node_units=None)):
+            # a plan exists when the nodes' capacity left is not counted
+            nodes = sorted({node_id for node_id, _ in capped})
+            reason += (f" within the capacity left today at {', '.join(nodes)}")
+        if route_to is not None:
+            own = situation.node_reasons(blocked, set()).get(route_to)
+            reason = (f"the order is routed to {route_to} by {verdict.route_to[1].cite()}, "
+                      f"which cannot ship it: {own or reason}")
         return Decision(order.id, "held", reason=f"cannot be served now: {reason}",
-                        nodes=situation.node_reasons(blocked, set()), **common)
+                        nodes=_all_unused(network, situation, blocked), **common)
     shipments = tuple(_shipment(s, situation, verdict) for s in plan.shipments)
     used = {s.node for s in shipments}
-    reasons = situation.node_reasons(blocked, used, _not_chosen(problem, plan, used, avoid_notes))
+    final = _not_chosen(problem, plan, used, avoid_notes)
+    for node_id in sorted({node_id for node_id, _ in capped}):
+        if node_id in final:
+            final[node_id] += f"; it can ship {left[node_id]} more units today (capacity)"
+    reasons = situation.node_reasons(blocked, used, final)
     return Decision(order.id, "routed", shipments=shipments, nodes=reasons, **common)
+
+
+def _capacity_left(facts: dict) -> int | None:
+    """Units a node can still ship today: its capacity less the share
+    already used (node.load); None when it has no capacity."""
+    capacity = facts["node.capacity"]
+    if not capacity:
+        return None
+    return max(0, math.floor(capacity * (1.0 - facts["node.load"]) + 1e-6))
 
 
 def _lanes(network: Network, situation: Situation, verdict: Verdict) -> dict[str, tuple]:
@@ -310,8 +353,11 @@ def _single_estimate(problem, node_id: str) -> float:
     return min((o.fixed for o in options), default=float("inf"))
 
 
-def _all_unused(network: Network, situation: Situation) -> dict[str, str]:
-    reasons = situation.node_reasons({}, set())
+def _all_unused(network: Network, situation: Situation,
+                blocked: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """Every node's reason when the order is held: its own reason, else
+    (it could have shipped some of the order) that the order is held."""
+    reasons = situation.node_reasons(blocked or {}, set())
     return {n.id: reasons.get(n.id, "not used: the order is held") for n in network.nodes}
 
 

@@ -614,7 +614,8 @@ class _Early:
         """True when routing on these (under the lock) gives this decision."""
         return (rulebook is self.rulebook and network is self.network and catalog is self.catalog
                 and skus == self.skus
-                and engine.decides_alike(rulebook, network, self.stock, stock, skus))
+                and engine.decides_alike(rulebook, network, self.stock, stock, skus,
+                                         sum(line.qty for line in self.order.lines)))
 
 
 class _Slot:

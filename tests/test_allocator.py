@@ -85,6 +85,8 @@ def check_plan(problem: Problem, plan: Plan, require_node=None):
     assert covered == {i: ln.qty for i, ln in lines.items()}
     for k, q in used.items():
         assert q <= problem.stock.get(k, 0)
+    for node, left in (problem.node_units or {}).items():
+        assert sum(q for (n, _), q in used.items() if n == node) <= left, "within the node's capacity left"
     assert abs(plan.cost - sum(s.cost for s in plan.shipments)) <= TOL
     assert plan.days == max((s.days for s in plan.shipments), default=0)
     assert plan.avoided == avoided
@@ -128,6 +130,11 @@ def brute_force(problem: Problem, require_node=None):
                     kg[node] = kg.get(node, 0.0) + q * ln.weight
                     pairs.append(cand[ln.index, node])
         if any(q > problem.stock.get(k, 0) for k, q in used.items()):
+            continue
+        per_node = {}
+        for (node, _), q in used.items():
+            per_node[node] = per_node.get(node, 0) + q
+        if any(q > (problem.node_units or {}).get(node, q) for node, q in per_node.items()):
             continue
         ships = sorted(kg)
         if problem.max_shipments is not None and len(ships) > problem.max_shipments:
@@ -254,6 +261,49 @@ def test_shared_stock_splits_match_brute_force():
         assert (plan is None) == (want is None), (p, want, plan)
         if plan is not None:
             assert plan.exact and same_key(check_plan(p, plan), want), (p, want, plan)
+
+
+def test_capacity_left_matches_brute_force():
+    # nodes whose capacity left today is less than what they hold of the
+    # order's skus together: the stock is capped per sku (as the router
+    # does) and node_units couples the skus
+    rng = random.Random("capacity-left")
+    bound = exact_needed = 0
+    for _ in range(2500):
+        p, req = random_problem(rng, rng.choice(["cost", "speed", "balanced"]), rng.random() < 0.5)
+        units = {}
+        for node in sorted(p.carriers):
+            if rng.random() < 0.8:
+                units[node] = rng.randint(0, 3)
+        stock = {(n, sku): min(q, units.get(n, q)) for (n, sku), q in p.stock.items()}
+        p = replace(p, stock=stock, node_units=units or None)
+        want, plan = brute_force(p, req), solve(p, req)
+        assert (plan is None) == (want is None), (p, req, want, plan)
+        if plan is None:
+            continue
+        assert plan.exact
+        assert same_key(check_plan(p, plan, req), want), (p, req, want, plan)
+        loose = solve(replace(p, node_units=None), req)
+        bound += loose is None or not same_key(key_of(p, loose), want)
+        exact_needed += loose is not None and any(
+            sum(q for s in loose.shipments if s.node == n for _, q in s.lines) > left for n, left in units.items())
+    # the generator must make the capacity bind across skus often enough
+    assert bound > 30 and exact_needed > 30, (bound, exact_needed)
+
+
+def test_capacity_left_beyond_the_exact_limit_still_fits():
+    # 30 units of capacity left shared by 3 skus: hundreds of ways, past MAX_SPLITS;
+    # M has 10 of each, so N ships the other 30
+    p = problem([("A", 20, 1.0), ("B", 20, 1.0), ("C", 20, 1.0)],
+                {"N": [opt("g", 5, 0.1)], "M": [opt("g", 9, 0.1)]},
+                {0: ["N", "M"], 1: ["N", "M"], 2: ["N", "M"]},
+                {("N", "A"): 30, ("N", "B"): 30, ("N", "C"): 30,
+                 ("M", "A"): 10, ("M", "B"): 10, ("M", "C"): 10},
+                node_units={"N": 30})
+    plan = solve(p)
+    check_plan(p, plan)
+    assert sum(q for s in plan.shipments if s.node == "N" for _, q in s.lines) == 30
+    assert not plan.exact
 
 
 # --------------------------------------------------------- hand-made cases

@@ -86,7 +86,7 @@ def alike(rulebook, before: Stock, after: Stock, body: dict, network: Network = 
     """decides_alike for the order's items; when it says yes, the decisions
     on both views are checked to be the same (what it promises)."""
     skus = sorted({line["sku"] for line in body["lines"]})
-    answer = decides_alike(rulebook, network, before, after, skus)
+    answer = decides_alike(rulebook, network, before, after, skus, sum(line["qty"] for line in body["lines"]))
     assert type(answer) is bool
     if answer:
         assert decision(rulebook, before, body, network) == decision(rulebook, after, body, network)
@@ -200,6 +200,16 @@ def test_reaching_full_capacity_never_decides_alike():
     assert alike(PLAIN, quiet, promised(before, "BOS-STORE", 9), order(("A", 1)), loaded)     # 95%
     assert not alike(PLAIN, quiet, promised(before, "BOS-STORE", 10), order(("A", 1)), loaded)  # 100%
     assert not alike(PLAIN, quiet, before, order(("A", 1)), loaded)
+
+
+def test_capacity_left_below_the_orders_units_never_decides_alike():
+    # BOS-STORE (capacity 20) has 10 left in `before`; 3 left after 7 more are promised
+    before = stock()
+    after = promised(before, "BOS-STORE", 17)
+    assert alike(PLAIN, before, after, order(("A", 3)))         # 3 left: still room for 3 units
+    assert not alike(PLAIN, before, after, order(("A", 4)))     # 3 left: 4 units no longer fit
+    assert not decides_alike(PLAIN, NETWORK, before, after, ["A"])   # the order's units unknown
+    assert alike(PLAIN, before, before.copy(), order(("A", 4)))
 
 
 @pytest.mark.parametrize("where", sorted(LOAD_ELSEWHERE))
@@ -343,7 +353,7 @@ def test_routing_on_either_view_gives_the_same_bytes_when_they_decide_alike():
         rulebook = dsl.compile(text)
         skus = sorted({line["sku"] for line in body["lines"]})
         views = (before.copy().levels, dict(before.used_today), after.copy().levels, dict(after.used_today))
-        answer = decides_alike(rulebook, network, before, after, skus)
+        answer = decides_alike(rulebook, network, before, after, skus, sum(line["qty"] for line in body["lines"]))
         assert views == (before.levels, dict(before.used_today), after.levels, dict(after.used_today))
         first = engine.route(rulebook, network, catalog, before, body).to_json()
         second = engine.route(rulebook, network, catalog, after, body).to_json()

@@ -141,6 +141,80 @@ def test_hold_rule(seed):
     assert list(got["nodes"]) == [n.id for n in seed.network.nodes]
 
 
+def test_order_that_cannot_be_served_gives_every_node_a_reason(seed):
+    # 600 parkas in one shipment: Dallas has 500, the most of any node
+    rulebook = dsl.compile(seed.playbook_path.read_text().replace("max shipments 3", "max shipments 1"),
+                           "seed.playbook")
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    order["lines"][0]["qty"] = 600
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["status"] == "held"
+    assert got["reason"] == "cannot be served now: needs 2 shipments, at most 1 allowed"
+    held = "not used: the order is held"
+    assert got["nodes"] == {
+        "NJ-DC": held, "OH-DC": held, "TX-DC": held, "RENO-3PL": held, "CHI-HUB": held,
+        "DEN-STORE": 'excluded by rule "Protect store floor stock" (seed.playbook:15): '
+                     'keep the last units for walk-in customers',
+        "PDX-STORE": held, "SEA-STORE": "no stock of PARKA-M-RED",
+        "MIA-STORE": "shadow node (used only in what-if runs)", "GARAGE": held,
+        "BOOTS-VENDOR": "no stock of PARKA-M-RED", "LB-INBOUND": "no stock of PARKA-M-RED"}
+    assert list(got["nodes"]) == [n.id for n in seed.network.nodes]
+
+
+def test_a_node_ships_no_more_than_its_capacity_left_today(seed):
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])            # Denver parka: Dallas ships it
+    order["lines"][0]["qty"] = 5
+    view = seed.stock()
+    view.used_today["TX-DC"] = 4997                              # capacity 5000: 3 units left today
+    got = engine.route(seed.rulebook, seed.network, seed.catalog, view, order).to_json()
+    assert got["status"] == "routed"
+    from_dallas = sum(line["qty"] for s in got["shipments"] if s["node"] == "TX-DC" for line in s["lines"])
+    assert from_dallas <= 3
+    if from_dallas == 0:
+        assert got["nodes"]["TX-DC"].endswith("; it can ship 3 more units today (capacity)")
+    roomy = seed.stock()
+    roomy.used_today["TX-DC"] = 4995                             # 5 left: the order fits again
+    assert [s["node"] for s in engine.route(seed.rulebook, seed.network, seed.catalog, roomy,
+                                            order).to_json()["shipments"]] == ["TX-DC"]
+
+
+def test_capacity_left_is_named_when_it_is_why_an_order_is_held(seed):
+    rulebook = dsl.compile(seed.playbook_path.read_text().replace("max shipments 3", "max shipments 1"),
+                           "seed.playbook")
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    order["lines"][0]["qty"] = 130                                # only Dallas has 130 parkas
+    view = seed.stock()
+    view.used_today["TX-DC"] = 4900                               # 100 left today
+    got = engine.route(rulebook, seed.network, seed.catalog, view, order).to_json()
+    assert got["status"] == "held"
+    assert got["reason"] == ("cannot be served now: needs 2 shipments, at most 1 allowed "
+                             "within the capacity left today at GARAGE, TX-DC")
+
+
+def test_an_order_routed_to_a_node_that_cannot_ship_it_names_the_rule(seed):
+    rulebook = dsl.compile(seed.playbook_path.read_text() + '\nrule "Seattle ships everything"\n'
+                           '  when order.total > $0\n  then route to node "SEA-STORE"\n', "seed.playbook")
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), SEED_SCENARIOS[0]["order"]).to_json()
+    assert got["status"] == "held"
+    assert got["reason"] == ('cannot be served now: the order is routed to SEA-STORE by rule '
+                             '"Seattle ships everything" (seed.playbook:66), which cannot ship it: '
+                             'no stock of PARKA-M-RED')
+    assert got["nodes"]["SEA-STORE"] == "no stock of PARKA-M-RED"
+    assert got["nodes"]["TX-DC"].startswith('the order is routed to SEA-STORE by rule "Seattle ships everything"')
+
+
+def test_held_pickup_says_why_at_the_pickup_node(seed):
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    order.update(delivery="pickup", pickup_node="DEN-STORE")
+    order["lines"][0]["qty"] = 3
+    got = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["status"] == "held"
+    assert got["reason"] == "pickup node DEN-STORE has 2 of PARKA-M-RED available, 3 wanted"
+    assert got["nodes"]["DEN-STORE"] == got["reason"]
+    assert {reason for node, reason in got["nodes"].items() if node != "DEN-STORE"} == {"not the pickup node"}
+    assert list(got["nodes"]) == [n.id for n in seed.network.nodes]
+
+
 def test_batch_reserves_as_it_goes(seed):
     order = SEED_SCENARIOS[0]["order"]
     orders = []
