@@ -85,6 +85,10 @@ def _program(problem, day_limit):
         for sku, vars_ in by_sku.items():
             if len(vars_) > 1:
                 h.addConstr(sum(vars_) <= problem.stock.get((n, sku), 0))
+        # the node's capacity left today, over every sku it ships
+        left = (problem.node_units or {}).get(n)
+        if left is not None and len(mine) > 1:
+            h.addConstr(sum(var for _, var in mine) <= left)
     shipments = sum(used.values())
     limit = 1 if problem.ship_complete else problem.max_shipments
     if limit is not None:
