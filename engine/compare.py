@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from . import allocator as alloc
 from ._search import EPS, INF, pick_carrier
-from .decision import cents
+from .decision import money
 
 EXACT_NODES = 12        # eligible unused nodes compared exactly on any order
 SHORTCUTS = True        # False: one full forced search per node, as before (differential tests)
@@ -172,7 +172,7 @@ class _OneLine:
 
 
 def estimate(problem, plan, eligible: list[str], avoid_notes: dict[str, str], than: str,
-             sku_of: dict[int, str]) -> dict[str, str]:
+             sku_of: dict[int, str], currency: str | None = None) -> dict[str, str]:
     """Messages for big orders: the best one-line move to each node."""
     lines = {ln.index: ln for ln in problem.lines}
     pairs = {(c.line, c.node): c for c in problem.candidates}
@@ -243,7 +243,7 @@ def estimate(problem, plan, eligible: list[str], avoid_notes: dict[str, str], th
                 continue
         delta = value - plan.value
         out[node_id] = (f"not chosen: shipping {sku_of[index]} from it instead costs "
-                        f"${cents(max(delta, 0.0)):,.2f} more")
+                        f"{money(max(delta, 0.0), currency)} more")
     return out
 
 

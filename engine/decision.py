@@ -26,6 +26,14 @@ def cents(amount: float) -> float:
     return (-hundredths if negative else hundredths) / 100 + 0.0
 
 
+def money(amount: float, currency: str | None = None) -> str:
+    """An amount for people, to the cent: "$7.62" in US dollars (or when no
+    currency is known), "7.62 EUR" in any other currency."""
+    if currency is None or currency == "USD":
+        return f"${cents(amount):,.2f}"
+    return f"{cents(amount):,.2f} {currency}"
+
+
 def _cents_decimal(amount: float) -> float:
     return float(Decimal(repr(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)) + 0.0
 
@@ -86,6 +94,7 @@ class Decision:
     nodes: dict[str, str] = field(default_factory=dict)
     reason: str | None = None
     errors: tuple[dict, ...] = ()
+    currency: str | None = field(default=None, compare=False)   # for explain(); not in the JSON
 
     @property
     def cost(self) -> float:
@@ -127,13 +136,13 @@ def explain(decision: Decision) -> str:
     for error in decision.errors:
         out.append(f"  error at {error.get('loc') or 'order'}: {error.get('msg')}")
     if decision.shipments:
-        total = f"${decision.cost:,.2f}"
+        total = money(decision.cost, decision.currency)
         out.append(f"\n{len(decision.shipments)} shipment(s), {total} in all, "
                    f"{decision.days} day(s), objective: {decision.objective}")
         for s in decision.shipments:
             items = ", ".join(f"{l.qty} x {l.sku}" for l in s.lines)
             via = f"by {s.carrier}" if s.carrier else "picked up in store"
-            out.append(f"  - {s.node} {via}: {items} — ${cents(s.cost):,.2f}, {s.days} day(s), "
+            out.append(f"  - {s.node} {via}: {items} — {money(s.cost, decision.currency)}, {s.days} day(s), "
                        f"{s.distance_km} km")
     if decision.tags:
         out.append(f"\nTags: {', '.join(decision.tags)}")

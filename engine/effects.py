@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 from dsl.compiler import CompiledRule, Effect, Rulebook
 from ._kept import kept
+from .decision import money
 from .matching import Firing, FactBase, holds
 
 ALL_LINES = -1
@@ -63,6 +65,7 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
     settings = rulebook.settings
     verdict = Verdict(settings.objective, settings.day_value, settings.split_penalty,
                       settings.max_shipments)
+    words = partial(_words, currency=settings.currency)
     winners: dict[str, tuple[tuple[int, int], int, Effect]] = {}
     keep_by_rule: dict[tuple[int, str, str], int] = {}
     node_facts = None
@@ -74,7 +77,7 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
             kind = effect.kind
             if kind in _NODE_EFFECTS:       # the most frequent: one per candidate matched
                 node_id = entity.node
-                head, tail = kept(_WORDS, effect, _words)
+                head, tail = kept(_WORDS, effect, words)
                 texts.append(head + node_id + tail)
                 if kind in ("exclude_node", "avoid_node"):
                     target = verdict.excluded if kind == "exclude_node" else verdict.avoided
@@ -162,13 +165,14 @@ _NODE_EFFECTS = frozenset({"exclude_node", "avoid_node", "prefer_node", "penaliz
 _WORDS: dict[int, tuple] = {}     # effect -> _words(effect)
 
 
-def _words(effect: Effect) -> tuple[str, str]:
+def _words(effect: Effect, currency: str | None = None) -> tuple[str, str]:
     """What the trace says of a node effect, around the node's id:
-    ("exclude node ", ": reason"), ("prefer node ", " by $5.00")."""
+    ("exclude node ", ": reason"), ("prefer node ", " by $5.00") (kept per
+    effect: an effect belongs to one playbook, with one currency)."""
     verb = effect.kind.split("_")[0]
     if effect.kind in ("exclude_node", "avoid_node"):
         return f"{verb} node ", f": {effect.reason}" if effect.reason else ""
-    return f"{verb} node ", f" by {_money(effect.amount)}"
+    return f"{verb} node ", f" by {money(effect.amount, currency)}"
 
 
 def applies(table: dict[tuple[int, str], object], line: int, node: str):
@@ -183,5 +187,4 @@ def _node_facts(node) -> dict:
             "node.capacity": node.capacity, "node.load": node.load or 0.0}
 
 
-def _money(amount: float) -> str:
-    return f"${amount:,.2f}"
+

@@ -18,7 +18,7 @@ from dsl.compiler import Rulebook
 from . import allocator as alloc
 from . import compare, fastmatch
 from . import geo, limits
-from .decision import Decision, Shipment, ShipmentLine, TraceEntry, cents
+from .decision import Decision, Shipment, ShipmentLine, TraceEntry, money
 from .effects import ALL_LINES, Verdict, applies, decide
 from .facts import OrderError, Situation, gather
 from .matching import RuleLoopError, run_rules
@@ -102,7 +102,8 @@ def _route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
                      [line.sku for line in situation.lines])
     trace = _trace(order.id, firings, verdict, situation)
     tags = tuple(sorted(situation.base.order.get("order.tags") or ()))
-    common = dict(objective=verdict.objective, tags=tags, playbook=playbook, trace=trace)
+    common = dict(objective=verdict.objective, tags=tags, playbook=playbook, trace=trace,
+                  currency=rulebook.settings.currency)
     if verdict.hold is not None:
         reason = f"held by {verdict.hold.cite()}" + (f": {verdict.hold.reason}" if verdict.hold.reason else "")
         return Decision(order.id, "held", reason=reason, nodes=_all_unused(network, situation), **common)
@@ -252,7 +253,7 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
                         nodes=_all_unused(network, situation, blocked), **common)
     shipments = tuple(_shipment(s, situation, verdict) for s in plan.shipments)
     used = {s.node for s in shipments}
-    final = _not_chosen(problem, plan, used, avoid_notes)
+    final = _not_chosen(problem, plan, used, avoid_notes, common["currency"])
     for node_id in sorted({node_id for node_id, _ in capped}):
         if node_id in final:
             final[node_id] += f"; it can ship {left[node_id]} more units today (capacity)"
@@ -297,7 +298,8 @@ def _shipment(planned, situation: Situation, verdict: Verdict) -> Shipment:
                     round(reach.km), service)
 
 
-def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str]) -> dict[str, str]:
+def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str],
+                currency: str | None = None) -> dict[str, str]:
     eligible = sorted({c.node for c in problem.candidates} - used)
     if not eligible:
         return {}
@@ -307,7 +309,7 @@ def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str]) -> d
         eligible = sorted(eligible, key=lambda n: _single_estimate(problem, n))[:COMPARE_LIMIT]
     if compare.is_big(problem, eligible):       # estimated: see engine/compare.py
         out = compare.estimate(problem, plan, eligible, avoid_notes, than,
-                               {ln.index: ln.sku for ln in problem.lines})
+                               {ln.index: ln.sku for ln in problem.lines}, currency)
         eligible = []
     for node_id in eligible:
         if limits.expired():
@@ -325,14 +327,14 @@ def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str]) -> d
             out[node_id] = f"not chosen: {slower} day{'s' if slower != 1 else ''} slower than {than}"
             continue
         delta = other.value - plan.value
-        out[node_id] = f"not chosen: ${cents(max(delta, 0.0)):,.2f} more than {than}" + \
-            _breakdown(problem, plan, other, delta)
+        out[node_id] = f"not chosen: {money(max(delta, 0.0), currency)} more than {than}" + \
+            _breakdown(problem, plan, other, delta, currency)
     for node_id in sorted({c.node for c in problem.candidates} - used - set(out)):
         out[node_id] = "not chosen: more costly than " + than
     return out
 
 
-def _breakdown(problem, plan, other, delta: float) -> str:
+def _breakdown(problem, plan, other, delta: float, currency: str | None = None) -> str:
     """What the difference in the objective is made of, when it is not all
     shipping cost: " (shipping $7.62 more, split penalty $5.00 more)"."""
     shipping = other.cost - plan.cost
@@ -344,7 +346,8 @@ def _breakdown(problem, plan, other, delta: float) -> str:
              if abs(amount) >= 0.005]
     if not parts or [label for label, _ in parts] == ["shipping"]:
         return ""
-    words = [f"{label} ${cents(abs(amount)):,.2f} {'more' if amount > 0 else 'less'}" for label, amount in parts]
+    words = [f"{label} {money(abs(amount), currency)} {'more' if amount > 0 else 'less'}"
+             for label, amount in parts]
     return " (" + ", ".join(words) + ")"
 
 

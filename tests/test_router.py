@@ -203,6 +203,20 @@ def test_an_order_routed_to_a_node_that_cannot_ship_it_names_the_rule(seed):
     assert got["nodes"]["TX-DC"].startswith('the order is routed to SEA-STORE by rule "Seattle ships everything"')
 
 
+def test_explanations_speak_the_playbooks_currency(seed):
+    text = ('playbook "Euro"\ncurrency "EUR"\nsplit penalty 2 EUR\n\n'
+            'rule "Stores cost more"\n  when node.kind is store\n  then penalize node by 3 EUR\n')
+    decision = engine.route(dsl.compile(text, "euro.playbook"), seed.network, seed.catalog, seed.stock(),
+                            SEED_SCENARIOS[0]["order"])
+    got = decision.to_json()
+    assert got["status"] == "routed"
+    words = [entry["effect"] for entry in got["trace"]] + list(got["nodes"].values())
+    assert not [w for w in words if "$" in w]
+    assert "penalize node DEN-STORE by 3.00 EUR" in [entry["effect"] for entry in got["trace"]]
+    assert any(w.startswith("not chosen: ") and " EUR more than " in w for w in got["nodes"].values())
+    assert f"{got['cost']:,.2f} EUR in all" in engine.explain(decision)
+
+
 def test_held_pickup_says_why_at_the_pickup_node(seed):
     order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
     order.update(delivery="pickup", pickup_node="DEN-STORE")
