@@ -41,7 +41,8 @@ from engine import explain, route
 from engine.decision import Decision
 from engine.models import Catalog, Network, StockRow
 from engine.stock import Stock
-from .files import InputError, describe_validation, load_catalog, load_network, load_stock, read_text
+from .files import (InputError, describe_validation, load_catalog, load_network, load_stock, read_text,
+                    unknown_names)
 
 EXIT_OK, EXIT_FAILED, EXIT_BROKEN = 0, 1, 2
 TOP_KEYS = {"name", "description", "playbook", "network", "catalog", "stock", "stock_rows", "defaults", "cases"}
@@ -157,7 +158,7 @@ def load_suite(path: str) -> Suite:
 
     network = loaded("network", load_network)
     catalog = loaded("catalog", load_catalog)
-    stock = loaded("stock", load_stock) if "stock" in data else Stock()
+    stock = loaded("stock", lambda file: load_stock(file, network, catalog)) if "stock" in data else Stock()
     known = KnownIds(frozenset(n.id for n in network.nodes), frozenset(c.id for c in network.carriers))
     rulebook = _playbook(path, file_of("playbook"), _key_line(root, "playbook"), known)
     context = _Context(path, network, catalog, rulebook)
@@ -219,14 +220,10 @@ class _Context:
                 row = StockRow.model_validate(item)
             except ValidationError as error:
                 raise self.broken(line, f"{where}: {describe_validation(error)}") from None
-            if self.network.node(row.node) is None:
-                raise self.broken(line, f"{where}: unknown node {row.node!r}"
-                                  + did_you_mean(row.node, [n.id for n in self.network.nodes]))
-            found = self.catalog.resolve(row.sku)
-            if found is None:
-                raise self.broken(line, f"{where}: unknown item {row.sku!r}"
-                                  + did_you_mean(row.sku, [i.sku for i in self.catalog.items]))
-            rows.append(row.model_copy(update={"sku": found.sku}))
+            unknown = unknown_names(row, self.network, self.catalog)
+            if unknown:
+                raise self.broken(line, f"{where}: {unknown[0]}")
+            rows.append(row.model_copy(update={"sku": self.catalog.resolve(row.sku).sku}))
         return rows
 
     def case(self, raw, node, defaults: dict, folder: Path) -> Case:

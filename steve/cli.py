@@ -113,7 +113,8 @@ def route(order, playbook, network, catalog, stock, explain, with_nodes, matcher
     """Route one order (a JSON file, or - for stdin) and print the decision."""
     rulebook = dsl.compile(read_text(playbook), _name(playbook))
     document = _order_document(order)
-    decision = engine.route(rulebook, load_network(network), load_catalog(catalog), load_stock(stock),
+    net, items = load_network(network), load_catalog(catalog)
+    decision = engine.route(rulebook, net, items, load_stock(stock, net, items),
                             document, live_nodes=with_nodes, matcher=engine.matcher_named(matcher))
     click.echo(engine.explain(decision) if explain else decision.dumps())
     sys.exit(EXIT_FAILED if decision.status == "error" else EXIT_OK)

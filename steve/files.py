@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dsl import KnownIds
+from dsl.diagnostics import did_you_mean
 from engine.models import Catalog, Network, StockRow
 from engine.stock import Stock
 
@@ -86,23 +87,100 @@ def load_catalog(path: str) -> Catalog:
     return validate(Catalog, read_document(path), path)
 
 
-def load_stock(path: str) -> Stock:
-    return Stock.from_rows(stock_rows(read_text(path), path))
+def load_stock(path: str, network: Network | None = None, catalog: Catalog | None = None) -> Stock:
+    """The stock file. Given the network and catalog, its rows are checked
+    as PUT /stock checks its rows: a channel alias stands for its sku, and a
+    node or item Steve does not know is an error."""
+    return Stock.from_rows(stock_rows(read_text(path), path, network, catalog))
 
 
-def stock_rows(text: str, path: str = "stock.csv") -> list[StockRow]:
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"node", "sku", "on_hand"} - set(reader.fieldnames or ())
-    if missing:
-        raise InputError(f"{path}:1: the header needs the columns node,sku,on_hand "
-                         f"(missing: {', '.join(sorted(missing))})")
-    rows = []
-    for number, row in enumerate(reader, start=2):
+COLUMNS = ("node", "sku", "on_hand")
+
+
+def stock_rows(text: str, path: str = "stock.csv", network: Network | None = None,
+               catalog: Catalog | None = None) -> list[StockRow]:
+    """The rows of a stock CSV: a header naming at least node,sku,on_hand (in
+    any order; `reserved` is read too, other columns are ignored), then one
+    row per node and item. Every problem is an InputError `FILE:LINE: what`;
+    when there are several, the first is told and the others counted."""
+    lines = _csv_lines(text, path)
+    line, header = next(lines, (0, []))
+    header = [name.strip() for name in header]
+    _check_header(header, path, line)
+    rows, problems, seen = [], [], {}
+    for line, values in lines:
+        at = f"{path}:{line}"
+        if len(values) != len(header):
+            problems.append(f"{at}: {len(values)} values where the header has {len(header)} columns "
+                            f"({','.join(header)})")
+            continue
+        empty = [name for name in COLUMNS if not values[header.index(name)].strip()]
+        if empty:
+            problems.append(f"{at}: no {' and no '.join(empty)}")
+            continue
         try:
-            rows.append(StockRow.model_validate({k: v for k, v in row.items() if k and v not in (None, "")}))
+            row = StockRow.model_validate({k: v for k, v in zip(header, values) if v.strip()})
         except ValidationError as error:
-            raise InputError(f"{path}:{number}: " + describe_validation(error)) from None
+            problems.append(f"{at}: " + describe_validation(error))
+            continue
+        unknown = unknown_names(row, network, catalog)
+        if unknown:
+            problems += [f"{at}: {what}" for what in unknown]
+            continue
+        written = row.sku
+        if catalog is not None and catalog.resolve(written).sku != written:
+            row = row.model_copy(update={"sku": catalog.resolve(written).sku})
+        if (row.node, row.sku) in seen:
+            first, named = seen[row.node, row.sku]
+            aliases = "".join(f"; {name} is an alias of {row.sku}" for name in sorted({named, written} - {row.sku}))
+            problems.append(f"{at}: a second row for {row.node} and {row.sku} (the first is on line {first}"
+                            f"{aliases}); give one row per node and item")
+            continue
+        seen[row.node, row.sku] = (line, written)
+        rows.append(row)
+    if problems:
+        more = len(problems) - 1
+        raise InputError(problems[0] + (f" (and {more} more problem{'s' * (more > 1)})" if more else ""))
     return rows
+
+
+def _csv_lines(text: str, path: str) -> Iterator[tuple[int, list[str]]]:
+    """(line number, values) of each CSV row that is not blank."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))      # a spreadsheet's byte-order mark
+    try:
+        for values in reader:
+            if any(value.strip() for value in values):
+                yield reader.line_num, values
+    except csv.Error as error:
+        raise InputError(f"{path}:{reader.line_num}: not valid CSV: {error}") from None
+
+
+def _check_header(header: list[str], path: str, line: int) -> None:
+    if not header:
+        raise InputError(f"{path}: empty; a stock file starts with the header {','.join(COLUMNS)}")
+    if not set(COLUMNS) & set(header):
+        raise InputError(f"{path}:{line}: the first line must be the header {','.join(COLUMNS)} "
+                         f"(it is {','.join(header)})")
+    missing = [name for name in COLUMNS if name not in header]
+    if missing:
+        raise InputError(f"{path}:{line}: the header needs the columns {','.join(COLUMNS)} "
+                         f"(missing: {', '.join(missing)})")
+    twice = sorted({name for name in header if name and header.count(name) > 1})
+    if twice:
+        raise InputError(f"{path}:{line}: the header names {', '.join(twice)} twice")
+
+
+def unknown_names(row: StockRow, network: Network | None, catalog: Catalog | None) -> list[str]:
+    """What PUT /stock refuses in a stock row: a node the network does not
+    have, an item no sku or channel alias of the catalog names."""
+    problems = []
+    if network is not None and network.node(row.node) is None:
+        problems.append(f"unknown node {row.node!r}: the network has no such node"
+                        + did_you_mean(row.node, [n.id for n in network.nodes]))
+    if catalog is not None and catalog.resolve(row.sku) is None:
+        problems.append(f"unknown item {row.sku!r}: no sku or channel alias in the catalog has that name"
+                        + did_you_mean(row.sku, [i.sku for i in catalog.items]))
+    return problems
 
 
 def known_ids(path: str) -> KnownIds:

@@ -131,7 +131,8 @@ def run(*, playbook: str, against: str | None, network: str, catalog: str, stock
     err = Console(stderr=True, highlight=False)
     candidate = dsl.compile(read_text(playbook), _name(playbook))
     baseline = dsl.compile(read_text(against), _name(against)) if against else None
-    net, items, units = load_network(network), load_catalog(catalog), load_stock(stock)
+    net, items = load_network(network), load_catalog(catalog)
+    units = load_stock(stock, net, items)
     batch, skipped = read_orders(orders)
     for entry in skipped:
         verb = "error" if strict else "warning"

@@ -32,7 +32,7 @@ class Setup:
         self.catalog = load_catalog(str(folder / "catalog.json"))
 
     def stock(self):
-        return load_stock(str(self.folder / "stock.csv"))
+        return load_stock(str(self.folder / "stock.csv"), self.network, self.catalog)
 
     def paths(self) -> list[str]:
         return ["--playbook", str(self.playbook_path), "--network", str(self.folder / "network.json"),

@@ -99,6 +99,9 @@ FILES = {
     "missing-playbook.yaml": HEAD.replace(str(RULEBOOKS / "demo.playbook"), "nowhere.playbook")
     + "cases: [{name: x, order: {lines: [{sku: CAP-TRAIL, qty: 1}]}, expect: {status: routed}}]\n",
     "order.json": '{"id": "FILE-1", "lines": [{"sku": "CAP-TRAIL", "qty": 1}]}',
+    "stock-typo.yaml": HEAD.replace(str(RULEBOOKS / "stock.csv"), "typo-stock.csv")
+    + "cases: [{name: x, order: {lines: [{sku: CAP-TRAIL, qty: 1}]}, expect: {status: routed}}]\n",
+    "typo-stock.csv": "node,sku,on_hand\nPA-DC,CAP-TRAIL,5\nBOS-STORE,Trail Cap Green,2\nBOS-STORE,CAP-TRAIL,1\n",
 }
 
 COMMANDS = {
@@ -110,7 +113,7 @@ COMMANDS = {
     "broken github": ["test", "--format", "github", "broken.yaml"],
     # one run for all of these: each broken file is one line on stderr, in order
     "several broken": ["test", "expectation.yaml", "rule.yaml", "no-time.yaml", "missing-playbook.yaml",
-                       "nope.yaml"],
+                       "stock-typo.yaml", "nope.yaml"],
 }
 
 
@@ -216,6 +219,8 @@ BROKEN_MESSAGES = [
     "no-time.yaml:9: order: give created_at (in the order or in defaults), so that the case does not depend on the "
     "day it runs",
     "missing-playbook.yaml:1: playbook: nowhere.playbook: no such file",
+    "stock-typo.yaml:4: stock: typo-stock.csv:4: a second row for BOS-STORE and CAP-TRAIL (the first is on line 3; "
+    "Trail Cap Green is an alias of CAP-TRAIL); give one row per node and item",
     "nope.yaml: no such file",
 ]
 

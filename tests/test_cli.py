@@ -70,6 +70,9 @@ FILES = {
     "not-json.json": "{ not json",
     "cut.json": '{"nodes": [',
     "invalid.json": '{"nodes": [{"id": 3}], "carriers": []}',
+    # SHOP-1001 is a channel alias of PARKA-M-RED; the seed stock's other rows are left out
+    "alias-stock.csv": "node,sku,on_hand\nNJ-DC,SHOP-1001,4\n",
+    "typo-stock.csv": "node,sku,on_hand\nNJ-DC,PARKA-M-RED,4\nTX-DX,PARKA-M-RED,5\n",
 }
 
 COMMANDS = {
@@ -91,6 +94,8 @@ COMMANDS = {
     "network cut": (["route", "order.json", *seed_files(network="cut.json")], None),
     "network invalid": (["route", "order.json", *seed_files(network="invalid.json")], None),
     "broken playbook": (["route", "order.json", *seed_files(playbook="errors.playbook")], None),
+    "stock alias": (["route", "order.json", *seed_files(stock="alias-stock.csv")], None),
+    "stock typo": (["route", "order.json", *seed_files(stock="typo-stock.csv")], None),
 }
 
 
@@ -270,3 +275,20 @@ def test_route_with_a_broken_playbook(ran):
     assert lines[0] == 'errors.playbook:6:8: error: unknown fact "custmer"; did you mean "customer"?'
     assert lines[-1] == "steve: the playbook has 5 errors"
     assert "Traceback" not in result.stderr
+
+
+def test_route_with_stock_under_an_alias(ran):
+    result = ran["stock alias"]
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["status"] == "routed"
+    assert [(s["node"], s["lines"]) for s in decision["shipments"]] == [
+        ("NJ-DC", [{"sku": "PARKA-M-RED", "qty": 1}])]
+
+
+def test_route_with_an_unknown_node_in_the_stock(ran):
+    result = ran["stock typo"]
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == ("steve: typo-stock.csv:3: unknown node 'TX-DX': the network has no such node; "
+                             'did you mean "TX-DC"?\n')

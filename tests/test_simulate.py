@@ -71,6 +71,7 @@ def folder(tmp_path_factory) -> Path:
         jsonl(ORDERS[:2]) + "{this is not json\n" + jsonl(ORDERS[2:4]) + "[1, 2]\n"
         + json.dumps({"id": "Q-0", "lines": [{"sku": "HEADLAMP", "qty": 0}]}) + "\n" + jsonl(ORDERS[4:]))
     (here / "candidate.playbook").write_text(NO_PA_HEADLAMPS)
+    (here / "typo-stock.csv").write_text("node,sku,on_hand\nPA-DC,HEADLAMPS,5\n")
     return here
 
 
@@ -333,6 +334,7 @@ def ran(folder) -> dict[str, subprocess.CompletedProcess]:
         "unknown node": ["simulate", *demo_files(folder / "orders.jsonl"), "--without-node", "PA-DX"],
         "both formats": ["simulate", *demo_files(folder / "orders.jsonl"), "--json", "--markdown"],
         "no orders file": ["simulate", *demo_files(folder / "missing.jsonl")],
+        "stock typo": ["simulate", *demo_files(folder / "orders.jsonl"), "--stock", "typo-stock.csv"],
     }
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:
         futures = {name: pool.submit(steve, *args, cwd=folder) for name, args in commands.items()}
@@ -372,6 +374,10 @@ def test_bad_options_and_files_are_clean_errors(ran):
     assert "--json and --markdown cannot be used together" in ran["both formats"].stderr
     assert ran["no orders file"].returncode == 1
     assert ran["no orders file"].stderr.endswith("missing.jsonl: no such file\n")
+    assert ran["stock typo"].returncode == 1
+    assert ran["stock typo"].stdout == ""
+    assert ran["stock typo"].stderr == ("steve: typo-stock.csv:2: unknown item 'HEADLAMPS': no sku or channel alias "
+                                        'in the catalog has that name; did you mean "HEADLAMP"?\n')
 
 
 # ---- malformed input never crashes ------------------------------------------------------------------
