@@ -58,7 +58,10 @@ _CHECKS: dict[tuple, int] = {}      # (model class, field) -> what json_kinds ch
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+    # NaN and infinity (JSON parsers take NaN, Infinity) are refused as "Input
+    # should be a finite number" rather than compared with a bound (NaN fails
+    # every one: "less than or equal to 90") or let through (Infinity >= 0)
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -73,6 +73,7 @@ FILES = {
     # SHOP-1001 is a channel alias of PARKA-M-RED; the seed stock's other rows are left out
     "alias-stock.csv": "node,sku,on_hand\nNJ-DC,SHOP-1001,4\n",
     "typo-stock.csv": "node,sku,on_hand\nNJ-DC,PARKA-M-RED,4\nTX-DX,PARKA-M-RED,5\n",
+    "nan-lat.json": json.dumps(dict(json.loads(PARKA), ship_to={"lat": float("nan"), "lon": -105.0})),
 }
 
 COMMANDS = {
@@ -96,6 +97,7 @@ COMMANDS = {
     "broken playbook": (["route", "order.json", *seed_files(playbook="errors.playbook")], None),
     "stock alias": (["route", "order.json", *seed_files(stock="alias-stock.csv")], None),
     "stock typo": (["route", "order.json", *seed_files(stock="typo-stock.csv")], None),
+    "nan lat": (["route", "nan-lat.json", *seed_files()], None),
 }
 
 
@@ -244,6 +246,15 @@ def test_route_a_bad_order_exits_1_with_an_error_decision(ran):
     assert decision["shipments"] == []
     assert decision["errors"] == [{"loc": "lines.0.sku", "msg": "unknown item 'NO-SUCH-THING': no sku or "
                                    "channel alias in the catalog has that name"}]
+
+
+@pytest.mark.parametrize("run, errors", [
+    ("nan lat", [{"loc": "ship_to.lat", "msg": "Input should be a finite number"}]),
+])
+def test_route_names_the_field_of_an_invalid_order(ran, run, errors):
+    result = ran[run]
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["errors"] == errors
 
 
 def test_route_an_order_that_is_not_json(ran):

@@ -51,3 +51,17 @@ def test_values_of_the_right_kind_pass():
                                                  "eta": "2026-11-30"}], "carriers": [CARRIER]})
     assert network.nodes[0].ships is False and str(network.nodes[0].eta) == "2026-11-30"
     assert StockRow.model_validate({"node": "N1", "sku": "A", "on_hand": 3}).on_hand == 3
+
+
+def test_numbers_must_be_finite():
+    # json.loads reads NaN and Infinity; NaN used to fail every bound ("less than or equal to 90")
+    # and Infinity passed a lower bound (a price of inf)
+    order = {**ORDER, "ship_to": {"lat": float("nan"), "lon": float("-inf")},
+             "lines": [{"sku": "A", "qty": 1, "price": float("inf")}, {"sku": "B", "qty": 1, "weight": "NaN"}]}
+    assert problems(Order, order)[:4] == [
+        ("ship_to.lat", "Input should be a finite number"), ("ship_to.lon", "Input should be a finite number"),
+        ("lines.0.price", "Input should be a finite number"), ("lines.1.weight", "Input should be a finite number")]
+    assert problems(Network, {"nodes": [{**NODE, "lat": float("nan")}], "carriers": [CARRIER]}) == [
+        ("nodes.0.lat", "Input should be a finite number")]
+    assert problems(Order, {**ORDER, "ship_to": {"lat": 91, "lon": 0}}) == [
+        ("ship_to.lat", "Input should be less than or equal to 90")]
