@@ -225,13 +225,15 @@ class Order(_Model):
     customer: Customer = Customer()
     ship_to: ShipTo = ShipTo()
     delivery: Literal["ship", "pickup"] = "ship"
-    pickup_node: str | None = None
+    pickup_node: str | None = Field(default=None, validate_default=True)
     service: str = "standard"
     lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=MAX_LINES)
     tags: tuple[str, ...] = ()
 
-    @model_validator(mode="after")
-    def _pickup_has_node(self) -> "Order":
-        if self.delivery == "pickup" and not self.pickup_node:
-            raise ValueError("a pickup order needs pickup_node")
-        return self
+    @field_validator("pickup_node")
+    @classmethod
+    def _pickup_has_node(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # a field validator (not a model one), so that the error's loc is pickup_node
+        if info.data.get("delivery") == "pickup" and not value:
+            raise ValueError("a pickup order needs pickup_node: the node where the customer collects it")
+        return value

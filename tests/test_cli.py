@@ -73,6 +73,7 @@ FILES = {
     # SHOP-1001 is a channel alias of PARKA-M-RED; the seed stock's other rows are left out
     "alias-stock.csv": "node,sku,on_hand\nNJ-DC,SHOP-1001,4\n",
     "typo-stock.csv": "node,sku,on_hand\nNJ-DC,PARKA-M-RED,4\nTX-DX,PARKA-M-RED,5\n",
+    "pickup-null.json": json.dumps(dict(json.loads(PARKA), delivery="pickup", pickup_node=None)),
     "nan-lat.json": json.dumps(dict(json.loads(PARKA), ship_to={"lat": float("nan"), "lon": -105.0})),
 }
 
@@ -97,6 +98,7 @@ COMMANDS = {
     "broken playbook": (["route", "order.json", *seed_files(playbook="errors.playbook")], None),
     "stock alias": (["route", "order.json", *seed_files(stock="alias-stock.csv")], None),
     "stock typo": (["route", "order.json", *seed_files(stock="typo-stock.csv")], None),
+    "pickup null": (["route", "pickup-null.json", *seed_files()], None),
     "nan lat": (["route", "nan-lat.json", *seed_files()], None),
 }
 
@@ -249,6 +251,8 @@ def test_route_a_bad_order_exits_1_with_an_error_decision(ran):
 
 
 @pytest.mark.parametrize("run, errors", [
+    ("pickup null", [{"loc": "pickup_node", "msg": "Value error, a pickup order needs pickup_node: the node where "
+                                                   "the customer collects it"}]),
     ("nan lat", [{"loc": "ship_to.lat", "msg": "Input should be a finite number"}]),
 ])
 def test_route_names_the_field_of_an_invalid_order(ran, run, errors):

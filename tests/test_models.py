@@ -53,6 +53,16 @@ def test_values_of_the_right_kind_pass():
     assert StockRow.model_validate({"node": "N1", "sku": "A", "on_hand": 3}).on_hand == 3
 
 
+def test_a_pickup_order_without_a_pickup_node_names_the_field():
+    for missing in ({"pickup_node": None}, {}, {"pickup_node": " "}):
+        assert problems(Order, {**ORDER, "delivery": "pickup", **missing}) == [
+            ("pickup_node", "Value error, a pickup order needs pickup_node: the node where the customer "
+                            "collects it")]
+    assert Order.model_validate({**ORDER, "delivery": "pickup", "pickup_node": "DEN-STORE"}).pickup_node == \
+        "DEN-STORE"
+    assert Order.model_validate({**ORDER, "pickup_node": None}).delivery == "ship"
+
+
 def test_numbers_must_be_finite():
     # json.loads reads NaN and Infinity; NaN used to fail every bound ("less than or equal to 90")
     # and Infinity passed a lower bound (a price of inf)
