@@ -71,6 +71,11 @@ class _Checker:
         self.out: list[Diagnostic] = []
         self.groups = {g.name: g for g in playbook.groups}
         self.derived = self._derived_fields()
+        # What statements skipped after a syntax error would have defined: that
+        # one error is reported, not its consequences (an unknown group, ...).
+        unreadable = playbook.unreadable
+        self.unread_groups = {u.name for u in unreadable if u.kind == "group"}
+        self.unread_fields = {f for u in unreadable for f in u.fields_set}
         self.currencies: list[tuple[str, n.Span, bool]] = []   # (code or "$", where, from the setting)
 
     def error(self, span: n.Span, message: str, related=()) -> None:
@@ -109,6 +114,8 @@ class _Checker:
         statements = self.playbook.statements
         headers = [s for s in statements if isinstance(s, n.Header)]
         if not headers:
+            if any(u.kind == "header" for u in self.playbook.unreadable):
+                return
             span = statements[0].span if statements else n.Span(self.playbook.file, 1, 1, 1, 1)
             self.error(span, 'a playbook starts with its name, e.g. playbook "Acme Outfitters"')
             return
@@ -296,6 +303,8 @@ class _Checker:
                 return "fact"
             self.error(path.span, f'"{fact}" needs a field, e.g. {fact}.{next(iter(fields))}')
             return None
+        if (fact, name.lower()) in self.unread_fields:
+            return None      # set by a rule that has a syntax error: its kind is unknown
         choices = sorted({k for k in fields if k} | {k for (fa, k) in self.derived if fa == fact})
         self.error(_part_span(path, 1, len(path.parts)), f'unknown field "{name}" of {fact}'
                    + (did_you_mean(name, choices) or "; fields are: " + ", ".join(sorted(choices))))
@@ -412,7 +421,7 @@ class _Checker:
 
     def check_group_name(self, value: n.Value) -> None:
         name = str(value.value)
-        if name not in self.groups:
+        if name not in self.groups and name not in self.unread_groups:
             self.error(value.span, f'unknown group "{name}"' + (
                 did_you_mean(name, self.groups) or
                 ("; groups are: " + ", ".join(sorted(self.groups)) if self.groups

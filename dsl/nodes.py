@@ -171,10 +171,25 @@ class Header:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A statement skipped after a syntax error (only `dsl.check` sees a
+    playbook with these; `parse` raises instead). It keeps what the checker
+    needs to stay quiet about the consequences of that one error: kind is
+    header, setting, group, rule or text; name is the quoted name after
+    `playbook`, `group` or `rule`; fields_set the (fact, field) pairs its
+    `set` actions name."""
+    kind: str
+    name: str | None = None
+    fields_set: tuple[tuple[str, str], ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class Playbook:
     file: str
     statements: tuple[Union[Header, Setting, Group, Rule], ...]
     comments: tuple[tuple[int, int, str], ...] = field(default=(), compare=False, repr=False)
+    unreadable: tuple[Unreadable, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def header(self) -> Header | None:

@@ -2,8 +2,9 @@
 
 One LALR parser, built once per process. Lark's types stay in this module:
 its errors become Diagnostics with line, column, caret, what was expected and
-a "did you mean". After a syntax error the parser skips to the next `rule` or
-`group` and goes on, so one run reports every broken statement.
+a "did you mean". After a syntax error the parser skips the broken statement
+and goes on at the next top-level statement, so one run reports every broken
+statement, once each, and the checker still sees the others.
 """
 
 from __future__ import annotations
@@ -88,21 +89,27 @@ def parse_partial(text: str | bytes, file: str = "<playbook>") -> tuple[n.Playbo
         return None, problems
     blanked = text
     diagnostics: list[Diagnostic] = []
+    skipped: list[tuple[int, int]] = []
+    first_rule = _first_rule(text)
     while True:
         try:
             tree = _lark().parse(blanked)
             break
         except UnexpectedInput as error:
             diagnostics.append(_describe(error, text, file))
-            recovered = _skip_statement(blanked, _offset(blanked, error))
+            region = _broken_statement(blanked, _offset(blanked, error), _between_statements(error),
+                                       first_rule)
             budget = max(1, min(MAX_SYNTAX_ERRORS, RECOVERY_BUDGET // max(1, len(text))))
-            if len(diagnostics) >= budget or recovered is None or recovered == blanked:
+            if len(diagnostics) >= budget or region is None:
                 return None, diagnostics
-            blanked = recovered
+            begin, end = region
+            skipped.append(region)
+            blanked = blanked[:begin] + re.sub(r"[^\n]", " ", blanked[begin:end]) + blanked[end:]
     depth_problem = _too_deep(tree, text, file)
     if depth_problem:
         return None, diagnostics + [depth_problem]
-    return _Builder(file, text).playbook(tree), diagnostics
+    unreadable = tuple(_unreadable(text, file, begin, end) for begin, end in sorted(skipped))
+    return _Builder(file, text).playbook(tree, unreadable), diagnostics
 
 
 # ---- input checks -------------------------------------------------------------
@@ -272,43 +279,107 @@ def _expected_words(expected: set[str]) -> str:
     return "one of " + ", ".join(words)
 
 
+# ---- recovery -------------------------------------------------------------------
+#
+# After a syntax error the broken statement is blanked out (line breaks kept,
+# so every later position stays where it was) and the text is parsed again,
+# until it parses. Statements begin at `rule`, at a `group` definition, and at
+# the header and the settings written at the start of a line. `optimize`,
+# `split penalty` and `max shipments` are also actions: after the first rule
+# they begin nothing, so a broken rule is skipped up to the next `rule` or
+# `group` (or a setting that can never be an action) and never split in two.
+
 _WORDS = re.compile(r'"[^"\n]*"?|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\S')
-_SETTING_WORDS_RE = {"playbook", "timezone", "currency", "optimize", "optimise", "split", "max"}
+_SETTINGS_ONLY = {"playbook", "timezone", "currency"}          # never an action
+_SETTINGS_OR_ACTIONS = {"optimize", "optimise", "split", "max"}
+# After these a name or a value may follow, so a setting word there is not a
+# new statement but what the statement before it goes on with.
+_WANTS_A_NAME = {"when", "where", "and", "or", "not", "(", "set", "is", "of", "in", "between", "after",
+                 "before", "to", "=", "<", ">", ",", "."}
+_DAY_SAVED = re.compile(r"a\s+day\s+saved(?![A-Za-z0-9_])", re.IGNORECASE)
 
 
-def _statement_starts(text: str) -> list[int]:
-    """Offsets where a top-level statement may begin: `rule`, a `group`
-    definition (not `in group` / `exclude group`), the header and the
-    settings. Strings and comments are skipped, so the words inside them
-    never count."""
+def _first_rule(text: str) -> int:
+    """Where the first rule begins (`rule` is reserved: it always begins one)."""
+    return next((s for s in _statement_starts(text, len(text)) if text[s:s + 4].lower() == "rule"),
+                len(text))
+
+
+def _statement_starts(text: str, first_rule: int) -> list[int]:
+    """Offsets where a top-level statement begins: `rule`, a `group`
+    definition (not `in group` / `exclude group`), and the header and the
+    settings at the start of a line (the words that are also actions only
+    before `first_rule`), unless the word before them wants a name or a value
+    (`when node.kind is` at the end of a line takes `timezone` on the next
+    as its value). Strings and comments are skipped, so the words inside
+    them never count."""
     starts, previous = [], ""
     for match in _WORDS.finditer(text):
         word = match.group(0)
-        if word[0] in "\"#":
-            previous = word
+        if word[0] == "#":
             continue
-        lowered = word.lower()
-        first_on_line = not text[text.rfind("\n", 0, match.start()) + 1: match.start()].strip()
-        if lowered == "rule" or (lowered == "group" and previous.lower() not in ("in", "exclude", "avoid")):
-            starts.append(match.start())
-        elif lowered in _SETTING_WORDS_RE and first_on_line:
-            starts.append(match.start())
-        previous = word
+        lowered, at = word.lower(), match.start()
+        if word[0] == '"':
+            pass
+        elif lowered == "rule" or (lowered == "group" and previous not in ("in", "exclude", "avoid")):
+            starts.append(at)
+        elif (lowered in _SETTINGS_ONLY or (lowered in _SETTINGS_OR_ACTIONS and at < first_rule)
+              or (lowered == "a" and _DAY_SAVED.match(text, at))) \
+                and previous not in _WANTS_A_NAME and not text[text.rfind("\n", 0, at) + 1: at].strip():
+            starts.append(at)
+        previous = lowered
     return starts
 
 
-def _skip_statement(text: str, offset: int) -> str | None:
-    """Blank out the statement holding `offset` (keeping line breaks, so that
-    later positions do not move) and return the new text, or None."""
-    starts = _statement_starts(text)
+def _between_statements(error: UnexpectedInput) -> bool:
+    """Whether the parser had just finished a statement: a new `rule` could
+    have begun where it stopped."""
+    if isinstance(error, UnexpectedCharacters):
+        expected = error.allowed or set()
+    else:
+        expected = getattr(error, "accepts", None) or getattr(error, "expected", None) or set()
+    return "RULE" in expected
+
+
+def _broken_statement(text: str, offset: int, between: bool, first_rule: int) -> tuple[int, int] | None:
+    """The region to blank out for a syntax error at `offset`: from the start
+    of the broken statement to the next statement, or None when there is
+    nothing left to skip."""
+    starts = _statement_starts(text, first_rule)
     before = [s for s in starts if s <= offset]
     begin = before[-1] if before else 0
-    after = [s for s in starts if s > offset and text[s:s + 4].lower() in ("rule", "grou")]
-    end = after[0] if after else len(text)
-    if end <= begin:
+    end = next((s for s in starts if s > offset), len(text))
+    if begin == offset and not between:
+        # The bad word begins a statement, so the statement before it is the
+        # unfinished one (`split penalty` with no amount, then `max shipments 3`).
+        begin, end = (before[-2] if len(before) > 1 else 0), offset
+    if not text[begin:end].strip():
         return None
-    chunk = re.sub(r"[^\n]", " ", text[begin:end])
-    return text[:begin] + chunk + text[end:]
+    return begin, end
+
+
+def _unreadable(text: str, file: str, begin: int, end: int) -> n.Unreadable:
+    """What a skipped region was meant to be, so the checker does not report
+    the consequences of one syntax error (a group that was never defined, a
+    playbook without a name) as more errors."""
+    chunk = text[begin:end]
+    first = re.match(r'\s*([A-Za-z_]+)(?:\s+"([^"\n]*)")?', chunk)
+    word = first.group(1).lower() if first else ""
+    kind = {"playbook": "header", "rule": "rule", "group": "group"}.get(
+        word, "setting" if word in _SETTINGS_ONLY | _SETTINGS_OR_ACTIONS | {"a"} else "text")
+    name = first.group(2) if first and kind in ("header", "rule", "group") else None
+    code = re.sub(r'"[^"\n]*"?|#[^\n]*', " ", chunk)
+    fields = tuple(sorted({(m.group(1).lower(), m.group(2).lower()) for m in re.finditer(
+        r"(?<![A-Za-z0-9_])set\s+(order|customer)\s*\.\s*([A-Za-z_][A-Za-z0-9_.]*)", code, re.IGNORECASE)}))
+    lead = len(chunk) - len(chunk.lstrip())
+    start, stop = begin + lead, begin + len(chunk.rstrip())
+    line, column = _position(text, start)
+    end_line, end_column = _position(text, stop)
+    return n.Unreadable(kind, name, fields, n.Span(file, line, column, end_line, end_column))
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def visible(text: str) -> str:
@@ -346,7 +417,7 @@ class _Builder:
         meta = item.meta
         return n.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
 
-    def playbook(self, tree: Tree) -> n.Playbook:
+    def playbook(self, tree: Tree, unreadable: tuple[n.Unreadable, ...] = ()) -> n.Playbook:
         statements = []
         for child in tree.children:
             kind = child.data
@@ -358,7 +429,7 @@ class _Builder:
                 statements.append(self.group(child))
             elif kind == "rule":
                 statements.append(self.rule(child))
-        return n.Playbook(self.file, tuple(statements), self.comments)
+        return n.Playbook(self.file, tuple(statements), self.comments, unreadable)
 
     def setting(self, tree: Tree) -> n.Setting:
         name = tree.data.removeprefix("set_")

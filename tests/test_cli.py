@@ -64,6 +64,8 @@ def seed_files(**replace: str) -> list:
 FILES = {
     "clean.playbook": CLEAN, "warns.playbook": WARNS, "broken.playbook": BROKEN,
     "twice.playbook": 'playbook "t"\nmax shipments 2\nmax shipments 3\n',
+    "settings.playbook": 'playbook "X"\noptimize fastest\nsplit penalty $2.00\nsplit penalty $3.00\n'
+                         "max shipments 0\n",
     "errors.playbook": (SEED / "errors.playbook").read_text(),
     "order.json": PARKA,
     "bad-order.json": json.dumps({"id": "B1", "lines": [{"sku": "NO-SUCH-THING", "qty": 1}]}),
@@ -84,6 +86,7 @@ COMMANDS = {
     "no args": (["check"], None),
     "missing": (["check", "nope.playbook"], None),
     "bad format": (["check", "--format", "xml", "clean.playbook"], None),
+    "recovers": (["check", "settings.playbook"], None),
     "json": (["check", "--format", "json", "broken.playbook", "warns.playbook", "twice.playbook"], None),
     "github": (["check", "--format", "github", "broken.playbook", "warns.playbook"], None),
     "network": (["check", "--network", SEED / "network.json", SEED / "seed.playbook", "broken.playbook",
@@ -144,6 +147,17 @@ def test_check_errors_exit_1(ran):
     assert lines[2:4] == ['      when custmer.tier is "VIP"', "           ^^^^^^^"]
     assert lines[4] == "broken.playbook: 1 error"
     assert lines[-1] == "warns.playbook: 0 errors, 1 warning"
+
+
+def test_check_goes_on_after_a_syntax_error(ran):
+    result = ran["recovers"]
+    assert result.returncode == 1
+    assert [line for line in result.stdout.splitlines() if not line.startswith("    ")] == [
+        'settings.playbook:2:10: error: unexpected "fastest"; expected one of "balanced", "cost", "speed"',
+        "settings.playbook:4:1: error: `split penalty` is set twice: first at line 3, again here; keep one",
+        "settings.playbook:5:15: error: max shipments must be a whole number of at least 1",
+        "settings.playbook: 3 errors",
+    ]
 
 
 def test_check_without_arguments_is_a_usage_error(ran):

@@ -522,6 +522,87 @@ def test_recovery_reports_each_broken_rule_and_still_checks_the_good_ones():
                            "such as 1500 km")
 
 
+def test_recovery_goes_on_at_the_next_setting():
+    # a broken setting no longer hides the settings after it
+    text = ('playbook "X"\noptimize fastest\nsplit penalty $2.00\nsplit penalty $3.00\n'
+            "max shipments 0\n")
+    assert [(d.line, d.column, d.message) for d in dsl.check(text, "x.playbook")] == [
+        (2, 10, 'unexpected "fastest"; expected one of "balanced", "cost", "speed"'),
+        (4, 1, "`split penalty` is set twice: first at line 3, again here; keep one"),
+        (5, 15, "max shipments must be a whole number of at least 1"),
+    ]
+    with pytest.raises(PlaybookError) as raised:
+        dsl.compile(text, "x.playbook")
+    assert [(d.line, d.column) for d in raised.value.errors] == [(2, 10)]
+
+
+def test_an_unfinished_statement_before_the_next_one_is_one_error():
+    # the word that begins the next statement shows the one before is unfinished:
+    # that one is skipped, the next one is read (and checked)
+    text = ('playbook "t"\nsplit penalty\nmax shipments 0\nrule "a"\n  when order.total >\n'
+            'rule "b"\n  when custmer.tier is "VIP"\n  then ship complete\nrule "c"\n  then allow vendors\n')
+    assert [(d.line, d.column, d.message) for d in dsl.check(text, "t.playbook")] == [
+        (3, 1, 'unexpected "max"; expected one of a number, an amount like $4.50'),
+        (3, 15, "max shipments must be a whole number of at least 1"),
+        (6, 1, 'unexpected "rule": a condition is `fact.field operator value`, e.g. order.total > $100'),
+        (7, 8, 'unknown fact "custmer"; did you mean "customer"?'),
+    ]
+
+
+def test_a_broken_rule_is_skipped_whole():
+    # `optimize` at the start of a line inside a rule is an action: recovery
+    # does not start again there, or it would become an action of rule "a"
+    text = ('playbook "t"\nrule "a"\n  then ship complete\nrule "b"\n  when order.total > > $5\n'
+            'optimize speed\nrule "c"\n  then allow vendors\ntimezone "UTC"\nrule "d"\n  then ship complete\n')
+    playbook, diagnostics = p.parse_partial(text, "t.playbook")
+    assert [(d.line, d.column) for d in diagnostics] == [(5, 22), (9, 1)]
+    assert diagnostics[1].message == 'unexpected "timezone": the header and settings come before the first rule'
+    assert [(r.name, [a.kind for a in r.actions]) for r in playbook.rules] == [
+        ("a", ["ship_complete"]), ("c", ["allow_vendors"]), ("d", ["ship_complete"])]
+    assert [d.line for d in dsl.check(text, "t.playbook")] == [5, 9]
+
+
+SKIPPED = '''\
+playbook x
+group "west" is nodes "A" "B"
+rule "r"
+  when node in group "west"
+  then exclude node
+rule "s"
+  when order.total > > $5
+  then set order.lane to "x"
+rule "t"
+  when order.lane is "x" and order.lnae is "y"
+  then ship complete
+'''
+
+
+def test_what_a_skipped_statement_defines_draws_no_more_errors():
+    # the unquoted name, the group and the rule setting order.lane each have
+    # one syntax error; the playbook's name, the group and the field are not
+    # reported again where they are used (a misspelt field still is)
+    assert [(d.line, d.column, d.message.split(";")[0]) for d in dsl.check(SKIPPED, "t.playbook")] == [
+        (1, 10, 'unexpected "x": names of playbooks, rules and groups are written in double quotes'),
+        (2, 27, 'unexpected ""B""'),
+        (7, 22, 'unexpected ">"'),
+        (10, 36, 'unknown field "lnae" of order'),
+    ]
+    playbook, _ = p.parse_partial(SKIPPED, "t.playbook")
+    assert [(u.kind, u.name, u.fields_set, (u.span.line, u.span.column, u.span.end_line))
+            for u in playbook.unreadable] == [
+        ("header", None, (), (1, 1, 1)), ("group", "west", (), (2, 1, 2)),
+        ("rule", "s", (("order", "lane"),), (6, 1, 8))]
+
+
+def test_a_setting_word_taken_as_a_value_does_not_start_a_statement():
+    # `timezone` on the next line is read as the value the group's condition
+    # is missing; the group and that line are one mistake, and the group is
+    # not reported again as unknown
+    text = ('playbook "t"\ngroup "g" is nodes where node.kind is\ntimezone "UTC"\nrule "a"\n'
+            '  when node in group "g"\n  then exclude node\n')
+    assert [(d.line, d.column) for d in dsl.check(text, "t.playbook")] == [(3, 10)]
+
+
 def test_syntax_errors_are_capped():
     text = 'playbook "t"\n' + "".join(f'rule "r{i}"\n  when order.total > > $5\n' for i in range(80))
     playbook, diagnostics = p.parse_partial(text)
