@@ -29,6 +29,12 @@ class KnownIds:
     nodes: frozenset[str] = frozenset()
     carriers: frozenset[str] = frozenset()
 
+    @classmethod
+    def of(cls, network) -> "KnownIds":
+        """The ids of a network (anything with `nodes` and `carriers` that have an `id`)."""
+        return cls(frozenset(node.id for node in network.nodes),
+                   frozenset(carrier.id for carrier in network.carriers))
+
 
 def check(playbook: n.Playbook, source: str = "", known: KnownIds | None = None) -> list[Diagnostic]:
     return sorted(_Checker(playbook, source, known).run(), key=lambda d: d.sort_key)
@@ -390,6 +396,9 @@ class _Checker:
                        + (did_you_mean(word, f.NODE_KINDS) or "; kinds are: " + ", ".join(f.NODE_KINDS)))
             return
         if value.kind in f.ACCEPTS.get(kind, set()):
+            if value.kind == "string" and _names_node(path):
+                self.check_node_id(str(value.value), value.span)
+                return
             if kind == "percent" and value.kind == "number" and abs(value.value) > 1:
                 # a bare number is a share of 1 (0.8 = 80%); 80 is almost surely 80%
                 self.warning(value.span, f"{path.text} is a percentage and a bare number is a share "
@@ -554,6 +563,11 @@ def _part_span(path: n.Path, first: int, last: int | None = None) -> n.Span:
     if span.end_line != span.line:
         return span
     return n.Span(span.file, span.line, start, span.line, start + width)
+
+
+def _names_node(path: n.Path) -> bool:
+    """node.id, order.pickup_node: fields that hold a node id."""
+    return (path.parts[0].lower(), ".".join(path.parts[1:]).lower()) in f.NODE_ID_FIELDS
 
 
 def _same_effect(a: n.Action, b: n.Action) -> bool:

@@ -106,6 +106,10 @@ SETTING_ACTIONS = {   # action kind -> the setting it decides (conflicts are res
 }
 SETTABLE_FACTS = ("order", "customer")
 
+# Fields whose values are node ids: text compared with them (or set into
+# them) must name a node of the network, as `exclude node "ID"` must.
+NODE_ID_FIELDS = {("node", "id"), ("order", "pickup_node")}
+
 
 def field_kind(parts: tuple[str, ...], derived: dict[tuple[str, str], str] | None = None) -> str | None:
     """The kind of the field a path names, or None when unknown."""

@@ -159,7 +159,7 @@ def load_suite(path: str) -> Suite:
     network = loaded("network", load_network)
     catalog = loaded("catalog", load_catalog)
     stock = loaded("stock", lambda file: load_stock(file, network, catalog)) if "stock" in data else Stock()
-    known = KnownIds(frozenset(n.id for n in network.nodes), frozenset(c.id for c in network.carriers))
+    known = KnownIds.of(network)
     rulebook = _playbook(path, file_of("playbook"), _key_line(root, "playbook"), known)
     context = _Context(path, network, catalog, rulebook)
     for row in context.rows(data.get("stock_rows"), _child(root, "stock_rows"), "stock_rows"):

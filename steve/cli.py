@@ -111,10 +111,14 @@ def fmt(playbooks, check_only):
 @clean_errors
 def route(order, playbook, network, catalog, stock, explain, with_nodes, matcher):
     """Route one order (a JSON file, or - for stdin) and print the decision."""
-    rulebook = dsl.compile(read_text(playbook), _name(playbook))
+    the_network = load_network(network)
+    # checked against the network, as `steve check --network` does: a rule
+    # naming a node or carrier it does not have is an error, not a rule that
+    # silently never works
+    rulebook = dsl.compile(read_text(playbook), _name(playbook), dsl.KnownIds.of(the_network))
     document = _order_document(order)
-    net, items = load_network(network), load_catalog(catalog)
-    decision = engine.route(rulebook, net, items, load_stock(stock, net, items),
+    items = load_catalog(catalog)
+    decision = engine.route(rulebook, the_network, items, load_stock(stock, the_network, items),
                             document, live_nodes=with_nodes, matcher=engine.matcher_named(matcher))
     click.echo(engine.explain(decision) if explain else decision.dumps())
     sys.exit(EXIT_FAILED if decision.status == "error" else EXIT_OK)

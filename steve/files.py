@@ -184,8 +184,7 @@ def unknown_names(row: StockRow, network: Network | None, catalog: Catalog | Non
 
 
 def known_ids(path: str) -> KnownIds:
-    network = load_network(path)
-    return KnownIds(frozenset(n.id for n in network.nodes), frozenset(c.id for c in network.carriers))
+    return KnownIds.of(load_network(path))
 
 
 def iter_jsonl(path: str) -> Iterator[tuple[int, Any, str | None]]:

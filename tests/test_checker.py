@@ -300,6 +300,29 @@ def test_unknown_ids_with_did_you_mean():
     ]
 
 
+def test_unknown_node_ids_in_conditions_and_groups():
+    # text compared with node.id or order.pickup_node names a node, as
+    # `exclude node "ID"` does: checked against the network the same way
+    text = '''playbook "t"
+group "g" is nodes where node.id is "TX-DX" or node.kind is store
+rule "r"
+  when node.id in "OH-DX", "NJ-DC" or node.id = "BER-WX" or node.id is not one of "TX-DC", "XX"
+  then exclude node
+rule "s"
+  when order.pickup_node != "NJ-DX" and node.id is order.pickup_node
+  then set order.pickup_node to "OH-DCC"
+'''
+    assert problems(text, NETWORK) == [
+        (2, 37, "error", 'unknown node "TX-DX"; did you mean "TX-DC"?'),
+        (4, 19, "error", 'unknown node "OH-DX"; did you mean "OH-DC"?'),
+        (4, 49, "error", 'unknown node "BER-WX"'),
+        (4, 92, "error", 'unknown node "XX"'),
+        (7, 29, "error", 'unknown node "NJ-DX"; did you mean "NJ-DC"?'),
+        (8, 33, "error", 'unknown node "OH-DCC"; did you mean "OH-DC"?'),
+    ]
+    assert problems(text) == []
+
+
 def test_unknown_group_without_any_groups():
     assert rule_problems("order.total > $5", 'exclude group "west"') == [
         (4, 22, "error", 'unknown group "west"; define it first: group "name" is nodes "ID", ...')]

@@ -68,6 +68,8 @@ FILES = {
                          "max shipments 0\n",
     "errors.playbook": (SEED / "errors.playbook").read_text(),
     "order.json": PARKA,
+    "far.playbook": 'playbook "Far"\nrule "All from one place"\n  when node.id is "DEN-STORE"\n'
+                     '  then route to node "NOPE-DC"\n',
     "bad-order.json": json.dumps({"id": "B1", "lines": [{"sku": "NO-SUCH-THING", "qty": 1}]}),
     "not-json.json": "{ not json",
     "cut.json": '{"nodes": [',
@@ -103,6 +105,7 @@ COMMANDS = {
     "stock typo": (["route", "order.json", *seed_files(stock="typo-stock.csv")], None),
     "pickup null": (["route", "pickup-null.json", *seed_files()], None),
     "nan lat": (["route", "nan-lat.json", *seed_files()], None),
+    "unknown node": (["route", "order.json", *seed_files(playbook="far.playbook")], None),
 }
 
 
@@ -321,3 +324,17 @@ def test_route_with_an_unknown_node_in_the_stock(ran):
     assert result.stdout == ""
     assert result.stderr == ("steve: typo-stock.csv:3: unknown node 'TX-DX': the network has no such node; "
                              'did you mean "TX-DC"?\n')
+
+
+def test_route_checks_the_playbook_against_the_network(ran):
+    # a node the network does not have is an error, as with `steve check
+    # --network`, not an order held because the rule cannot be followed
+    result = ran["unknown node"]
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        'far.playbook:4:22: error: unknown node "NOPE-DC"; did you mean "OH-DC"?',
+        '      then route to node "NOPE-DC"',
+        "                         ^^^^^^^^^",
+        "steve: the playbook has 1 error",
+    ]
