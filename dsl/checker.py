@@ -359,8 +359,27 @@ class _Checker:
             return
         if len(test.values) > MAX_LIST_VALUES:
             self.error(test.op_span, f"too many values in one list (limit {MAX_LIST_VALUES}); use a group")
+        checked = len(self.out)
         for value in test.values:
             self.check_value(path, kind, op, value)
+        if op == "between" and not any(d.severity == "error" for d in self.out[checked:]):
+            self.check_range(test)
+
+    def check_range(self, test: n.Test) -> None:
+        """`between` with its bounds the wrong way round holds for nothing
+        (times of day included: a range does not wrap past midnight)."""
+        low, high = _bounds(test.values)
+        if low is None or high is None or low <= high:
+            return
+        first, second = test.values
+        path = test.path.text
+        if first.kind == "time":
+            hint = (f"times of day do not wrap past midnight: for a range across midnight write "
+                    f"({path} >= {first.text} or {path} <= {second.text})")
+        else:
+            hint = f"the smaller bound comes first: {path} between {second.text} and {first.text}"
+        word = "after" if first.kind in ("date", "time") else "more than"
+        self.warning(test.op_span, f"this range is empty: {first.text} is {word} {second.text}; {hint}")
 
     def check_value(self, path: n.Path, kind: str, op: str, value: n.Value) -> None:
         if isinstance(value, n.Path):
@@ -575,6 +594,25 @@ def _same_effect(a: n.Action, b: n.Action) -> bool:
         (b.kind, b.target, b.amount.value if b.amount else None, b.service)
 
 
+def _bounds(values: tuple[n.Value, ...]) -> tuple:
+    """The two bounds of a `between` as comparable values (dates as dates),
+    or Nones when they are not two literals of one ordered sort."""
+    if len(values) != 2 or not all(isinstance(v, n.Literal) for v in values):
+        return None, None
+    if values[0].kind == values[1].kind == "money" and values[0].unit != values[1].unit:
+        return None, None     # two currencies: an error of its own
+    if all(v.kind == "date" for v in values):
+        import datetime as dt
+        try:
+            return tuple(dt.date.fromisoformat(str(v.value)) for v in values)
+        except ValueError:
+            return None, None
+    if all(isinstance(v.value, (int, float)) and not isinstance(v.value, bool) for v in values) \
+            and (values[0].kind == "time") == (values[1].kind == "time"):
+        return values[0].value, values[1].value
+    return None, None
+
+
 def _conjunctions(condition: n.Condition | None) -> list[list[n.Test]]:
     """The tests that must all hold together, for the top-level `and` only
     (a cheap, sound approximation: never a false warning)."""
@@ -622,7 +660,8 @@ def _impossible(tests: list[n.Test]) -> str | None:
                 low = max(low, value)
             elif test.op in ("is", "="):
                 low, high = max(low, value), min(high, value)
-            elif test.op == "between" and len(numeric) == 2:
+            elif test.op == "between" and len(numeric) == 2 and numeric[0].value <= numeric[1].value:
+                # (bounds the wrong way round get their own warning: check_range)
                 low, high = max(low, numeric[0].value), min(high, numeric[1].value)
         bounds[key] = [low, high]
         if low > high:

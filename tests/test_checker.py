@@ -448,12 +448,51 @@ def test_conflicting_carrier_choice():
     ("order.total > $100 and order.total < $50",
      'rule "r" can never fire: no value of order.total satisfies "order.total < $50" together with '
      "the rest of the condition"),
-    ("order.total between $100 and $50", 'rule "r" can never fire: order.total is never between $100 and $50'),
     ('customer.tier is "A" and customer.tier is "B"', 'rule "r" can never fire: customer.tier cannot be '
                                                       'both "A" and "B"'),
 ])
 def test_rules_that_can_never_fire(condition, message):
     assert rule_problems(condition) == [(3, 8, "warning", message)]
+
+
+@pytest.mark.parametrize("condition, column, message", [
+    ("today between 2026-12-01 and 2026-11-01", 14,
+     "this range is empty: 2026-12-01 is after 2026-11-01; the smaller bound comes first: "
+     "today between 2026-11-01 and 2026-12-01"),
+    # a range of times does not wrap past midnight (the engine compares minutes after midnight)
+    ("now between 22:00 and 06:00", 12,
+     "this range is empty: 22:00 is after 06:00; times of day do not wrap past midnight: for a range "
+     "across midnight write (now >= 22:00 or now <= 06:00)"),
+    ("order.total between $100 and $50", 20,
+     "this range is empty: $100 is more than $50; the smaller bound comes first: "
+     "order.total between $50 and $100"),
+    # compared in one unit: 900 mi is 1448 km
+    ("distance between 900 mi and 1000 km", 17,
+     "this range is empty: 900 mi is more than 1000 km; the smaller bound comes first: "
+     "distance between 1000 km and 900 mi"),
+    # wherever the test is: under `or` and `not` too
+    ('customer.tier is "VIP" or not (item.margin between 40% and 0.3)', 51,
+     "this range is empty: 40% is more than 0.3; the smaller bound comes first: "
+     "item.margin between 0.3 and 40%"),
+])
+def test_a_range_with_its_bounds_the_wrong_way_round_is_empty(condition, column, message):
+    assert rule_problems(condition) == [(3, column, "warning", message)]
+
+
+def test_an_empty_range_in_a_group():
+    text = 'playbook "t"\ngroup "busy" is nodes where node.load between 90% and 80%\n'
+    assert problems(text) == [(2, 39, "warning", "this range is empty: 90% is more than 80%; the smaller bound "
+                                                 "comes first: node.load between 80% and 90%")]
+
+
+def test_ranges_that_are_not_empty_get_no_warning():
+    for condition in ("today between 2026-11-01 and 2026-12-01", "now between 06:00 and 06:00",
+                      "order.total between $5 and order.total", "distance between 1000 km and 900 mi",
+                      "transit between 36 hours and 2"):
+        assert rule_problems(condition) == [], condition
+    # a bound that is already an error gets no warning besides
+    assert rule_problems("today between 2026-02-30 and 2026-01-01") == [
+        (3, 22, "error", "2026-02-30 is not a date on the calendar (the day is out of range for month)")]
 
 
 def test_rules_that_can_fire_get_no_warning():
