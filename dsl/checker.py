@@ -25,15 +25,19 @@ DOLLAR_CODES = frozenset({"USD", "CAD", "AUD", "NZD", "MXN"})   # currencies wri
 
 @dataclass(frozen=True)
 class KnownIds:
-    """Node and carrier ids of a network, for `steve check --network`."""
+    """What a playbook is checked against with `steve check --network`: the
+    node and carrier ids of a network, and its currency (None: not checked)."""
     nodes: frozenset[str] = frozenset()
     carriers: frozenset[str] = frozenset()
+    currency: str | None = None
 
     @classmethod
     def of(cls, network) -> "KnownIds":
-        """The ids of a network (anything with `nodes` and `carriers` that have an `id`)."""
+        """Those of a network (anything with `nodes` and `carriers` that have
+        an `id`, and a `currency`)."""
         return cls(frozenset(node.id for node in network.nodes),
-                   frozenset(carrier.id for carrier in network.carriers))
+                   frozenset(carrier.id for carrier in network.carriers),
+                   getattr(network, "currency", None))
 
 
 def check(playbook: n.Playbook, source: str = "", known: KnownIds | None = None) -> list[Diagnostic]:
@@ -191,6 +195,19 @@ class _Checker:
             self.error(span, f"one currency per playbook: this is {shown}, but line "
                        f"{first_span.line} uses {'$ (dollars)' if first_code == '$' else first_code}",
                        [first_span])
+        self.check_network_currency(first_code, first_span, bool(declared))
+
+    def check_network_currency(self, code: str, span: n.Span, declared: bool) -> None:
+        """Steve does not convert amounts: the playbook's currency (its
+        `currency` setting, or else the amount that fixed it) must be the
+        network's, where costs and handling are."""
+        network = (self.known.currency or "").upper() if self.known is not None else ""
+        if not network or code == network or (code == "$" and network in DOLLAR_CODES):
+            return
+        what = (f"the playbook's currency is {code}" if declared else
+                f"this amount is in {'$ (dollars)' if code == '$' else code} and fixes the playbook's currency")
+        self.error(span, f"{what}, but the network's currency is {network}: Steve does not convert "
+                   f"amounts, so write them in {network}")
 
     # ---- groups -------------------------------------------------------------
     def check_groups(self) -> None:

@@ -398,7 +398,7 @@ class Service:
     def put_network(self, network: Network, actor: str | None) -> dict:
         """Replace the network, unless that would strand reserved units at a
         node it drops or leave the live playbook naming nodes or carriers
-        that no longer exist (409, nothing written)."""
+        that no longer exist, or in another currency (409, nothing written)."""
         body = json.loads(network.model_dump_json(exclude_none=True))
         with self.store.write() as conn:
             self._network_fits(conn, network)
@@ -414,7 +414,7 @@ class Service:
                     for node, units, orders in stranded if node not in ids]
         active = conn.execute("SELECT text FROM playbooks WHERE active = 1").fetchone()
         if active is not None:
-            known = KnownIds(frozenset(ids), frozenset(c.id for c in network.carriers))
+            known = KnownIds.of(network)
             problems += [{"loc": f"playbook line {d.line}", "msg": f"the active playbook: {d.message}"}
                          for d in dsl.check(active[0], "playbook", known) if d.severity == "error"]
         if problems:
@@ -528,7 +528,8 @@ class Service:
         body = self.store.document("network")
         if body is None:
             return None
-        return KnownIds(frozenset(n["id"] for n in body["nodes"]), frozenset(c["id"] for c in body["carriers"]))
+        return KnownIds(frozenset(n["id"] for n in body["nodes"]), frozenset(c["id"] for c in body["carriers"]),
+                        body.get("currency"))
 
     def warm(self) -> None:
         """Load what the first request would otherwise wait for: the ZIP

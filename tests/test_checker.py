@@ -323,6 +323,28 @@ rule "s"
     assert problems(text) == []
 
 
+@pytest.mark.parametrize("settings, network, found", [
+    ('currency "EUR"\nsplit penalty 4 EUR\n', "USD",
+     [(2, 10, "error", "the playbook's currency is EUR, but the network's currency is USD: Steve does not "
+                       "convert amounts, so write them in USD")]),
+    # without the setting, the first amount written fixes the playbook's currency
+    ("split penalty 4 GBP\nmax shipments 2\n", "usd",
+     [(2, 15, "error", "this amount is in GBP and fixes the playbook's currency, but the network's currency "
+                       "is USD: Steve does not convert amounts, so write them in USD")]),
+    ("split penalty $4\n", "EUR",
+     [(2, 15, "error", "this amount is in $ (dollars) and fixes the playbook's currency, but the network's "
+                       "currency is EUR: Steve does not convert amounts, so write them in EUR")]),
+    ("split penalty $4\n", "CAD", []),                  # $ is a dollar: it goes with a CAD network
+    ('currency "EUR"\nsplit penalty 4 EUR\n', "EUR", []),
+    ('currency "EUR"\nsplit penalty 4 EUR\n', None, []),  # a network that does not say: not checked
+    ("max shipments 2\n", "EUR", []),                   # no money at all
+])
+def test_the_playbook_currency_is_the_networks(settings, network, found):
+    known = dsl.KnownIds(NETWORK.nodes, NETWORK.carriers, network)
+    assert problems(f'playbook "t"\n{settings}', known) == found
+    assert problems(f'playbook "t"\n{settings}') == []
+
+
 def test_unknown_group_without_any_groups():
     assert rule_problems("order.total > $5", 'exclude group "west"') == [
         (4, 22, "error", 'unknown group "west"; define it first: group "name" is nodes "ID", ...')]

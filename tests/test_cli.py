@@ -68,6 +68,7 @@ FILES = {
                          "max shipments 0\n",
     "errors.playbook": (SEED / "errors.playbook").read_text(),
     "order.json": PARKA,
+    "euro.playbook": 'playbook "Euro"\ncurrency "EUR"\nsplit penalty 2 EUR\n',
     "far.playbook": 'playbook "Far"\nrule "All from one place"\n  when node.id is "DEN-STORE"\n'
                      '  then route to node "NOPE-DC"\n',
     "bad-order.json": json.dumps({"id": "B1", "lines": [{"sku": "NO-SUCH-THING", "qty": 1}]}),
@@ -93,6 +94,7 @@ COMMANDS = {
     "github": (["check", "--format", "github", "broken.playbook", "warns.playbook"], None),
     "network": (["check", "--network", SEED / "network.json", SEED / "seed.playbook", "broken.playbook",
                  "errors.playbook"], None),
+    "network currency": (["check", "--network", SEED / "network.json", "euro.playbook"], None),
     "route": (["route", "order.json", *seed_files()], None),
     "explain": (["route", "order.json", *seed_files(), "--explain"], None),
     "route stdin": (["route", "-", *seed_files()], PARKA),
@@ -221,6 +223,18 @@ def test_check_against_a_network(ran):
     assert [line.split(":")[1] for line in lines if line.startswith("errors.playbook:") and
             ": error: " in line] == ["6", "10", "14", "19", "21"]
     assert lines[-1] == "errors.playbook: 5 errors"
+
+
+def test_check_against_a_network_in_another_currency(ran):
+    result = ran["network currency"]
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "euro.playbook:2:10: error: the playbook's currency is EUR, but the network's currency is USD: Steve "
+        "does not convert amounts, so write them in USD",
+        '    currency "EUR"',
+        "             ^^^^^",
+        "euro.playbook: 1 error",
+    ]
 
 
 # ---- steve route ------------------------------------------------------------------------------
