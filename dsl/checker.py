@@ -200,14 +200,16 @@ class _Checker:
     def check_network_currency(self, code: str, span: n.Span, declared: bool) -> None:
         """Steve does not convert amounts: the playbook's currency (its
         `currency` setting, or else the amount that fixed it) must be the
-        network's, where costs and handling are."""
+        network's, where costs and handling are (a warning)."""
         network = (self.known.currency or "").upper() if self.known is not None else ""
         if not network or code == network or (code == "$" and network in DOLLAR_CODES):
             return
         what = (f"the playbook's currency is {code}" if declared else
                 f"this amount is in {'$ (dollars)' if code == '$' else code} and fixes the playbook's currency")
-        self.error(span, f"{what}, but the network's currency is {network}: Steve does not convert "
-                   f"amounts, so write them in {network}")
+        # a warning, not an error: a network file that leaves `currency` out means USD, and an
+        # order is still routed (every amount taken as written, in the network's currency)
+        self.warning(span, f"{what}, but the network's currency is {network}: Steve does not convert "
+                     f"amounts, so write them in {network}")
 
     # ---- groups -------------------------------------------------------------
     def check_groups(self) -> None:

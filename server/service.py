@@ -398,7 +398,7 @@ class Service:
     def put_network(self, network: Network, actor: str | None) -> dict:
         """Replace the network, unless that would strand reserved units at a
         node it drops or leave the live playbook naming nodes or carriers
-        that no longer exist, or in another currency (409, nothing written)."""
+        that no longer exist (409, nothing written)."""
         body = json.loads(network.model_dump_json(exclude_none=True))
         with self.store.write() as conn:
             self._network_fits(conn, network)

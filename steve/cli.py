@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from functools import wraps
 
 import click
@@ -112,10 +113,12 @@ def fmt(playbooks, check_only):
 def route(order, playbook, network, catalog, stock, explain, with_nodes, matcher):
     """Route one order (a JSON file, or - for stdin) and print the decision."""
     the_network = load_network(network)
-    # checked against the network, as `steve check --network` does: a rule
-    # naming a node or carrier it does not have is an error, not a rule that
-    # silently never works
-    rulebook = dsl.compile(read_text(playbook), _name(playbook), dsl.KnownIds.of(the_network))
+    text, name = read_text(playbook), _name(playbook)
+    rulebook = dsl.compile(text, name)
+    # what `steve check --network` finds only with the network (a node or carrier it does
+    # not have, another currency) is told on stderr, as warnings: the order is still routed
+    # (a playbook written for a larger network routes as far as it can on this one)
+    _warn_network_problems(text, name, the_network)
     document = _order_document(order)
     items = load_catalog(catalog)
     decision = engine.route(rulebook, the_network, items, load_stock(stock, the_network, items),
@@ -182,6 +185,15 @@ def serve(db, host, port, workers, token, max_body, demo, matcher):
     os.environ["STEVE_MATCHER"] = matcher
     run_server(db=db, host=host, port=port, workers=workers, token=token, max_body=max_body, demo=demo,
                say=lambda text: click.echo(text, err=True))
+
+
+def _warn_network_problems(text: str, name: str, network) -> None:
+    alone = {(d.line, d.column, d.message) for d in dsl.check(text, name)}
+    found = [replace(d, severity="warning") for d in dsl.check(text, name, dsl.KnownIds.of(network))
+             if (d.line, d.column, d.message) not in alone]
+    if found:
+        click.echo(dsl.render(found) + f"\n{name}: checked against the network: "
+                   f"{len(found)} warning{'s' * (len(found) > 1)}", err=True)
 
 
 def _order_document(path: str):

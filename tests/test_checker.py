@@ -325,14 +325,14 @@ rule "s"
 
 @pytest.mark.parametrize("settings, network, found", [
     ('currency "EUR"\nsplit penalty 4 EUR\n', "USD",
-     [(2, 10, "error", "the playbook's currency is EUR, but the network's currency is USD: Steve does not "
+     [(2, 10, "warning", "the playbook's currency is EUR, but the network's currency is USD: Steve does not "
                        "convert amounts, so write them in USD")]),
     # without the setting, the first amount written fixes the playbook's currency
     ("split penalty 4 GBP\nmax shipments 2\n", "usd",
-     [(2, 15, "error", "this amount is in GBP and fixes the playbook's currency, but the network's currency "
+     [(2, 15, "warning", "this amount is in GBP and fixes the playbook's currency, but the network's currency "
                        "is USD: Steve does not convert amounts, so write them in USD")]),
     ("split penalty $4\n", "EUR",
-     [(2, 15, "error", "this amount is in $ (dollars) and fixes the playbook's currency, but the network's "
+     [(2, 15, "warning", "this amount is in $ (dollars) and fixes the playbook's currency, but the network's "
                        "currency is EUR: Steve does not convert amounts, so write them in EUR")]),
     ("split penalty $4\n", "CAD", []),                  # $ is a dollar: it goes with a CAD network
     ('currency "EUR"\nsplit penalty 4 EUR\n', "EUR", []),

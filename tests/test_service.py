@@ -60,21 +60,14 @@ def test_a_node_the_live_playbook_names_cannot_be_dropped(service):
     service.put_network(demo_network(drop="MSP-STORE"), "test")             # not named: fine
 
 
-def test_a_network_in_another_currency_does_not_fit(service):
-    # Steve does not convert amounts: the live playbook's dollars need a dollar network,
-    # and a playbook in euros is refused while the network is in dollars
-    euros = demo_network()
-    euros = euros.model_copy(update={"currency": "EUR"})
-    with pytest.raises(Conflict) as refused:
-        service.put_network(euros, "test")
-    assert refused.value.details == [{
-        "loc": "playbook line 7", "msg": "the active playbook: this amount is in $ (dollars) and fixes the "
-                                         "playbook's currency, but the network's currency is EUR: Steve does "
-                                         "not convert amounts, so write them in EUR"}]
+def test_a_network_in_another_currency_is_warned_about(service):
+    # Steve does not convert amounts: a playbook in euros on a dollar network is told so,
+    # as a warning (a network that leaves out `currency` means USD); nothing is refused
     _, diagnostics = service.check_playbook('playbook "Euro"\ncurrency "EUR"\n')
-    assert [(d.line, d.column, d.message) for d in diagnostics] == [
-        (2, 10, "the playbook's currency is EUR, but the network's currency is USD: Steve does not convert "
-                "amounts, so write them in USD")]
+    assert [(d.line, d.column, d.severity, d.message) for d in diagnostics] == [
+        (2, 10, "warning", "the playbook's currency is EUR, but the network's currency is USD: Steve does "
+                           "not convert amounts, so write them in USD")]
+    service.put_network(demo_network().model_copy(update={"currency": "EUR"}), "test")
 
 
 def test_availability_leaves_out_stock_no_rule_lets_ship(service):
