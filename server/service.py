@@ -32,7 +32,7 @@ from engine.geo import warm as locate_warm
 from engine.models import Catalog, Network, Order
 from engine.simulation import WhatIfError, changes, outcome, simulate
 from engine.stock import Stock
-from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, digest, is_busy
+from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, compact, digest, is_busy
 
 VERSION = re.compile(r"sha256:[0-9a-f]+")
 
@@ -221,7 +221,7 @@ class Service:
         differs = outcome(shadow) != outcome(live)
         conn.execute("INSERT OR REPLACE INTO shadow_runs (version, order_id, live, shadow, differs, at) "
                      "VALUES (?, ?, ?, ?, ?, datetime('now'))",
-                     (rulebook.version, order.id, canonical(live), canonical(shadow), int(differs)))
+                     (rulebook.version, order.id, compact(live), compact(shadow), int(differs)))
 
     def order(self, order_id: str) -> dict:
         with self.store.read() as conn:
@@ -324,10 +324,18 @@ class Service:
         with self.store.write() as conn:
             deltas = self._known_stock(conn, deltas, prefixes)
             result, duplicate = self.store.adjust(conn, event_id, body, deltas, actor)
-        if not duplicate and any(d > 0 for _, _, d in deltas):
-            result = dict(result, rerouted=[d["order_id"] for d in
-                                           self.reroute_held({s for _, s, d in deltas if d > 0}, actor)])
-        return result, duplicate
+        if duplicate or not any(d > 0 for _, _, d in deltas):
+            return result, duplicate
+        rerouted = [d["order_id"] for d in self.reroute_held({s for _, s, d in deltas if d > 0}, actor)]
+        if rerouted:
+            result = dict(result, rerouted=rerouted)
+            try:        # a repeat of the event answers this, the whole first answer
+                with self.store.write() as conn:
+                    self.store.set_event_result(conn, event_id, result)
+            except sqlite3.OperationalError as error:
+                if not is_busy(error):      # the change has committed: no 503 for it (see reroute_held)
+                    raise
+        return result, False
 
     def _known_stock(self, conn, rows: list[tuple[str, str, int]], prefixes: list[str]) -> list[tuple]:
         """Stock rows with their sku normalised (an alias names its item); a

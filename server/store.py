@@ -117,13 +117,16 @@ def canonical(document: Any) -> str:
 
 
 def compact(document: Any) -> str:
-    """canonical() written by orjson, for what is stored but never hashed
-    (decisions); canonical() itself stays the standard encoder's, so that
-    the hashes of orders already stored keep matching their retries."""
+    """JSON for what is stored but never hashed (decisions, stock event
+    results), with the keys in the document's own order, so that reading it
+    back answers with the same bytes as the first answer (a repeat returns
+    the first decision). Written by orjson, as the answers are; canonical()
+    (sorted keys) stays the standard encoder's, so that the hashes of orders
+    already stored keep matching their retries."""
     try:
-        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
+        return orjson.dumps(document).decode()
     except TypeError:
-        return canonical(document)
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def digest(document: Any) -> str:
@@ -386,11 +389,16 @@ class Store:
             conn.execute("INSERT INTO stock (node, sku, on_hand, reserved) VALUES (?, ?, ?, 0) "
                          "ON CONFLICT (node, sku) DO UPDATE SET on_hand = excluded.on_hand", (node, sku, new))
             results.append({"node": node, "sku": sku, "on_hand": new, "delta": delta})
-        result = {"event_id": event_id, "applied": results}
+        result = {"event_id": event_id, "applied": results, "rerouted": []}
         conn.execute("INSERT INTO stock_events (event_id, body, result, applied_at) VALUES (?, ?, ?, ?)",
-                     (event_id, canonical(body), canonical(result), now_text()))
+                     (event_id, canonical(body), compact(result), now_text()))
         self.audit(conn, actor, "adjust stock", event_id, {"rows": len(results)})
         return result, False
+
+    def set_event_result(self, conn: sqlite3.Connection, event_id: str, result: dict) -> None:
+        """What a repeat of the event answers: its first answer, complete
+        once the held orders it let through are known."""
+        conn.execute("UPDATE stock_events SET result = ? WHERE event_id = ?", (compact(result), event_id))
 
     def reserve(self, conn: sqlite3.Connection, order_id: str, node: str, sku: str, qty: int, day: str) -> None:
         cursor = conn.execute("UPDATE stock SET reserved = reserved + ? WHERE node = ? AND sku = ? "

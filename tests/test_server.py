@@ -321,6 +321,23 @@ def test_order_retries_are_idempotent(server):
     assert server.http.get("/orders/ID-1").json()["shipments"] == first.json()["shipments"]
 
 
+def test_a_repeat_answers_the_first_decision_byte_for_byte(server):
+    """A retry, and the stored decision, are the first answer's bytes: keys in
+    the decision's own order (order_id, status, shipments, ...), not sorted."""
+    add_item(server, "T-BYTES", {"KC-DC": 10, "PA-DC": 1})
+    sent = order("BY-1", ("T-BYTES", 2))
+    first = server.http.post("/orders", json=sent)
+    assert first.status_code == 201, first.text
+    assert list(first.json())[:3] == ["order_id", "status", "shipments"]
+    again = server.http.post("/orders", json=sent)
+    assert again.status_code == 200
+    assert again.content == first.content
+    # GET /orders/{id}: the first answer's bytes, then the order's state and reservations
+    stored = server.http.get("/orders/BY-1")
+    assert stored.content == first.content[:-1] + (
+        b',"state":"routed","reservations":[{"node":"KC-DC","sku":"T-BYTES","qty":2,"state":"active"}]}')
+
+
 def test_bad_orders_get_4xx_naming_the_field_and_write_nothing(server):
     add_item(server, "T-BAD", {"KC-DC": 5})
     http = server.http
@@ -437,10 +454,14 @@ def test_stock_adjustments_apply_once_per_event(server):
     assert first.status_code == 201, first.text
     assert first.json()["duplicate"] is False
     assert available(server, "T-ADJ") == {"KC-DC": 9, "PA-DC": 2}     # the alias names the item
+    assert first.json() == {"event_id": "wms-1",
+                            "applied": [{"node": "KC-DC", "sku": "T-ADJ", "on_hand": 9, "delta": 4},
+                                        {"node": "PA-DC", "sku": "T-ADJ", "on_hand": 2, "delta": 2}],
+                            "rerouted": [], "duplicate": False}
     again = server.http.post("/stock/adjust", json=event)
     assert again.status_code == 200
-    assert again.json()["duplicate"] is True
-    assert again.json()["applied"] == first.json()["applied"]
+    # the first answer, field for field and in the same order, but for the duplicate flag
+    assert again.content == first.content.replace(b'"duplicate":false}', b'"duplicate":true}')
     assert available(server, "T-ADJ") == {"KC-DC": 9, "PA-DC": 2}
 
     other = {"event_id": "wms-1", "node": "KC-DC", "sku": "T-ADJ", "delta": 1}
@@ -448,6 +469,13 @@ def test_stock_adjustments_apply_once_per_event(server):
     single = server.http.post("/stock/adjust", json={"event_id": "pos-7", "node": "KC-DC", "sku": "T-ADJ",
                                                       "delta": -3})
     assert single.status_code == 201, single.text
+    # only units taken away: nothing to re-route, and the answer says so in the same shape
+    assert single.json() == {"event_id": "pos-7", "applied": [{"node": "KC-DC", "sku": "T-ADJ", "on_hand": 6,
+                                                               "delta": -3}],
+                             "rerouted": [], "duplicate": False}
+    repeat = server.http.post("/stock/adjust", json={"event_id": "pos-7", "node": "KC-DC", "sku": "T-ADJ",
+                                                      "delta": -3})
+    assert repeat.content == single.content.replace(b'"duplicate":false}', b'"duplicate":true}')
     assert available(server, "T-ADJ") == {"KC-DC": 6, "PA-DC": 2}
 
     # below zero, or below what is reserved: 409, nothing applied (not even the good row), event not used
@@ -501,6 +529,10 @@ def test_held_orders_are_rerouted_in_arrival_order_when_stock_arrives(server):
                                                         "delta": 8})
     assert adjusted.status_code == 201, adjusted.text
     assert adjusted.json()["rerouted"] == ["HO-2"]
+    repeated = server.http.post("/stock/adjust", json={"event_id": "held-1", "node": "KC-DC", "sku": "T-HELD",
+                                                        "delta": 8})
+    assert repeated.status_code == 200        # the first answer, naming the order it re-routed then
+    assert repeated.content == adjusted.content.replace(b'"duplicate":false}', b'"duplicate":true}')
     assert server.http.get("/orders/HO-2").json()["state"] == "routed"
     assert available(server, "T-HELD") == {"KC-DC": 0}
 
@@ -589,6 +621,7 @@ def test_shadow_runs_record_differences(server):
         assert body["orders"] == 2 and body["differing"] == 1
         [difference] = body["differences"]
         assert difference["order_id"] == "SD-1"
+        assert list(difference["live"])[:3] == list(difference["shadow"])[:3] == ["order_id", "status", "shipments"]
         assert nodes_of(difference["live"]) == ["PA-DC"]
         assert nodes_of(difference["shadow"]) == ["KC-DC"]
         assert any(t["rule"] == "Allentown is closed for stocktaking" for t in difference["shadow"]["trace"])
