@@ -32,7 +32,7 @@ from engine import limits
 from engine.models import Catalog, Network
 from . import schemas
 from .metrics import Metrics
-from .service import PlaybookRejected, Service, Unavailable
+from .service import NotLoaded, PlaybookRejected, Service
 from .store import Conflict, NotFound, Store, StoreError
 
 DEFAULT_MAX_BODY = 1_000_000
@@ -435,4 +435,4 @@ def create_app(db: str | None = None, token: str | None = None, max_body: int | 
     return app
 
 
-__all__ = ["create_app", "Unavailable", "NotFound", "Conflict"]
+__all__ = ["create_app", "NotLoaded", "NotFound", "Conflict"]

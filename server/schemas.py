@@ -230,8 +230,8 @@ def _json(model_or_schema, description: str = "") -> dict:
 
 
 def _busy() -> dict:
-    """503: nothing to route with yet, or the database stayed locked past the busy timeout."""
-    answer = _json(ErrorOut, "not ready, or the database is busy: retry after Retry-After seconds")
+    """503: the database stayed locked past the busy timeout."""
+    answer = _json(ErrorOut, "the database is busy: retry after Retry-After seconds")
     answer["headers"] = {"Retry-After": {"required": True, "description": "seconds to wait before retrying",
                                          "schema": {"type": "string", "pattern": "^[0-9]+$"}}}
     return answer
@@ -261,13 +261,15 @@ def openapi_document() -> dict:
                                         ref_template="#/components/schemas/{model}")
     error = _json(ErrorOut, "error")
     anything = {"type": "object"}
+    not_loaded = _json(ErrorOut, "nothing to route with yet: no network or catalog, or no active playbook")
     paths = {
         "/health": {"get": _op("Liveness and the active playbook version", {200: _json(anything)})},
         "/route": {"post": _op("Decision for an order, nothing reserved (dry run)",
-                               {200: _json(DecisionOut)}, _ref(Order))},
+                               {200: _json(DecisionOut), 409: not_loaded}, _ref(Order))},
         "/orders": {"post": _op("Route and reserve atomically; idempotent on the order id",
                                 {201: _json(DecisionOut, "placed"), 200: _json(DecisionOut, "a repeat"),
-                                 409: error}, _ref(Order), write=True)},
+                                 409: _json(ErrorOut, "the id was used for a different order, or nothing "
+                                            "to route with yet")}, _ref(Order), write=True)},
         "/orders/{order_id}": {"get": _op("The stored decision with its explanation",
                                           {200: _json(anything), 404: error}, params=["order_id"])},
         "/orders/{order_id}/cancel": {"post": _op("Release the order's reservations",
@@ -277,7 +279,9 @@ def openapi_document() -> dict:
                                                 {200: _json(anything), 404: error, 409: error},
                                                 write=True, params=["order_id"])},
         "/availability/{sku}": {"get": _op("Network availability after reserves and keep rules",
-                                           {200: _json(AvailabilityOut), 404: error}, params=["sku"])},
+                                           {200: _json(AvailabilityOut), 404: error,
+                                            409: _json(ErrorOut, "no network or catalog loaded yet")},
+                                           params=["sku"])},
         "/stock": {"put": _op("Absolute counts from a WMS/POS",
                               {200: _json(anything), 409: error},
                               {"type": "array", "items": _ref(StockCount)}, write=True)},
@@ -310,7 +314,7 @@ def openapi_document() -> dict:
         "/simulate": {"post": _op("What-if over posted orders against a copy of the current stock: a "
                                   "candidate playbook and/or node changes against a baseline; metrics, "
                                   "deltas and the orders decided differently (nothing reserved or stored)",
-                                  {200: _json(SimulateOut), 404: error}, _ref(SimulateIn))},
+                                  {200: _json(SimulateOut), 404: error, 409: not_loaded}, _ref(SimulateIn))},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {
             "description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
     }

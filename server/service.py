@@ -39,8 +39,10 @@ VERSION = re.compile(r"sha256:[0-9a-f]+")
 ORDER_WRITE_STATES = {"routed", "held"}
 
 
-class Unavailable(StoreError):
-    status = 503
+class NotLoaded(Conflict):
+    """Nothing to route with yet (no network or catalog, or no active
+    playbook): the request conflicts with what the server holds now (409),
+    until they are loaded."""
 
 
 @dataclass
@@ -65,6 +67,16 @@ class Service:
 
     # ---- cached documents ----------------------------------------------------------
     def _documents(self, conn) -> tuple[Network, Catalog, dsl.Rulebook, list[dsl.Rulebook]]:
+        network, catalog, active, shadows = self._loaded(conn)
+        if active is None:
+            message = "no active playbook: POST /playbooks and activate a version first"
+            raise NotLoaded(message, _at("playbook", message))
+        return network, catalog, self.rulebook(active, conn), [self.rulebook(v, conn) for v in shadows]
+
+    def _loaded(self, conn) -> tuple[Network, Catalog, str | None, tuple[str, ...]]:
+        """The network and catalog (reloaded when their revision changes),
+        the active playbook's version (None when there is none) and the
+        shadow versions."""
         network_rev, catalog_rev, active, shadows = self.store.revisions(conn)
         with self.lock:
             if network_rev != self.loaded.network_rev:
@@ -77,10 +89,11 @@ class Service:
                 self.loaded.catalog_rev = catalog_rev
             network, catalog = self.loaded.network, self.loaded.catalog
         if network is None or catalog is None:
-            raise Unavailable("no network or catalog loaded yet: PUT /network and PUT /catalog first")
-        if active is None:
-            raise Unavailable("no active playbook: POST /playbooks and activate a version first")
-        return network, catalog, self.rulebook(active, conn), [self.rulebook(v, conn) for v in shadows]
+            message = "no network or catalog loaded yet: PUT /network and PUT /catalog first"
+            raise NotLoaded(message, [{"loc": name, "msg": f"no {name} loaded yet: PUT /{name}"}
+                                      for name, body in (("network", network), ("catalog", catalog))
+                                      if body is None])
+        return network, catalog, active, shadows
 
     def rulebook(self, version: str, conn=None) -> dsl.Rulebook:
         with self.lock:
@@ -147,7 +160,7 @@ class Service:
                 network, catalog, rulebook, _ = self._documents(conn)
                 skus = _skus(order, catalog)
                 stock = self._stock_for(conn, skus)
-        except (Unavailable, NotFound, sqlite3.Error):
+        except (NotLoaded, NotFound, sqlite3.Error):
             return None
         stamped = _stamped(order)
         started = time.monotonic()
@@ -362,16 +375,22 @@ class Service:
         return out
 
     def availability(self, name: str) -> dict:
+        """Units that can be promised, per node. Without an active playbook
+        no rule keeps units back, and none allows vendors or in-transit
+        stock: those are listed as not usable."""
         with self.store.read() as conn:
-            network, catalog, rulebook, _ = self._documents(conn)
+            network, catalog, active, _ = self._loaded(conn)
             item = catalog.resolve(name)
             if item is None:
                 raise NotFound(f"unknown item {name!r}", _at("sku", "no sku or channel alias in the catalog has that name"))
             rows = self.store.stock_rows(conn, [item.sku])
-        keep_rules = [r for r in rulebook.rules if r.scope == "candidate" and _order_free(r)
+            rulebook = self.rulebook(active, conn) if active is not None else None
+        rules = rulebook.rules if rulebook is not None else []
+        keep_rules = [r for r in rules if r.scope == "candidate" and _order_free(r)
                       and any(e.kind in ("keep", "exclude_node") for e in r.effects)]
         nodes, kept, by_kind, not_usable = {}, {}, {}, {}
-        allowed = _allowed_kinds(rulebook, _availability_item_facts(item))
+        allowed = _allowed_kinds(rules, _availability_item_facts(item))
+        refused = "no rule allows it for this item on every order" if rulebook else "no active playbook allows it"
         for node_id, sku, on_hand, reserved in sorted(rows):
             node = network.node(node_id)
             if node is None or node.status != "live" or not node.ships:
@@ -380,8 +399,7 @@ class Service:
             if node.kind in ("vendor", "transit") and node.kind not in allowed:
                 if available:
                     words = "drop-ship vendor" if node.kind == "vendor" else "in-transit stock"
-                    not_usable[node_id] = {"units": available, "why": f"{words}: no rule allows it for "
-                                           "this item on every order"}
+                    not_usable[node_id] = {"units": available, "why": f"{words}: {refused}"}
                 continue
             facts = _availability_facts(node, item, on_hand, reserved)
             firing = [r for r in keep_rules if holds(r.condition, facts)]
@@ -685,11 +703,11 @@ def _order_free(rule) -> bool:
     return all(key.split(".")[0] in ("node", "stock", "item") for key in rule.keys)
 
 
-def _allowed_kinds(rulebook, item_facts: dict) -> set[str]:
+def _allowed_kinds(rules, item_facts: dict) -> set[str]:
     """Node kinds that need a rule's permission (vendor, transit) and that a
     rule reading only the item allows for this item, whatever the order."""
     allowed = set()
-    for rule in rulebook.rules:
+    for rule in rules:
         if rule.scope == "candidate" or not all(k.startswith("item.") for k in rule.keys):
             continue
         kinds = {"vendor" for e in rule.effects if e.kind == "allow_vendors"} | \

@@ -77,28 +77,54 @@ def test_store_errors_keep_their_status(client):
             "0.node")                                                              # Invalid
 
 
-def test_an_empty_database_is_503_until_documents_are_loaded(tmp_path):
+def test_an_empty_database_is_409_until_documents_are_loaded(tmp_path):
+    """Nothing to route with yet is a conflict with what the server holds
+    (409, no Retry-After: waiting does not help, loading does), never a 5xx."""
+    nothing = {"error": "no network or catalog loaded yet: PUT /network and PUT /catalog first",
+               "details": [{"loc": "network", "msg": "no network loaded yet: PUT /network"},
+                           {"loc": "catalog", "msg": "no catalog loaded yet: PUT /catalog"}]}
+    no_playbook = {"error": "no active playbook: POST /playbooks and activate a version first",
+                   "details": [{"loc": "playbook",
+                                "msg": "no active playbook: POST /playbooks and activate a version first"}]}
     with TestClient(create_app(db=str(tmp_path / "empty.db"))) as client:
         assert client.get("/health").json() == {"status": "ok", "playbook": None, "shadow": []}
-        refusal(client.post("/route", json=order()), 503)
-        response = client.post("/orders", json=order())
-        assert response.status_code == 503 and response.headers["retry-after"] == "1"
-        assert "PUT /network" in response.json()["error"]
+        for response in (client.post("/route", json=order()), client.post("/orders", json=order()),
+                         client.get("/availability/JKT-RAIN-M"),
+                         client.post("/simulate", json={"orders": [order()]})):
+            assert response.status_code == 409, response.text
+            assert response.json() == nothing
+            assert "retry-after" not in response.headers
         refusal(client.get("/network"), 404)
         refusal(client.get("/playbooks/active"), 404)
 
         # bootstrapping by hand, as the start-up message says
         assert client.put("/network", content=demo_file("network.json"),
                           headers={"content-type": "application/json"}).status_code == 200
+        assert client.post("/route", json=order()).json()["details"] == nothing["details"][1:]
         assert client.put("/catalog", content=demo_file("catalog.json")).status_code == 200
-        assert client.put("/stock", json=[{"node": "PA-DC", "sku": "WEB-501", "on_hand": 4}]).json()["updated"] == 1
-        refusal(client.post("/route", json=order()), 503)                            # no playbook yet
+        assert client.put("/stock", json=[{"node": "PA-DC", "sku": "WEB-501", "on_hand": 4},
+                                          {"node": "KAYAK-MAKER", "sku": "KAYAK-SOLO", "on_hand": 7},
+                                          {"node": "SAV-INBOUND", "sku": "KAYAK-SOLO", "on_hand": 2},
+                                          {"node": "GA-DC", "sku": "KAYAK-SOLO", "on_hand": 1}]).json()["updated"] == 4
+        for response in (client.post("/route", json=order()), client.post("/orders", json=order())):
+            assert response.status_code == 409 and response.json() == no_playbook         # no playbook yet
+        # availability needs no playbook: nothing is kept back, and no rule allows vendors or in-transit stock
+        assert client.get("/availability/WEB-501").json() == {
+            "sku": "JKT-RAIN-M", "total": 4, "nodes": {"PA-DC": 4}, "kept": {}, "by_kind": {"warehouse": 4},
+            "not_usable": {}}
+        assert client.get("/availability/KAYAK-SOLO").json() == {
+            "sku": "KAYAK-SOLO", "total": 1, "nodes": {"GA-DC": 1}, "kept": {}, "by_kind": {"warehouse": 1},
+            "not_usable": {"KAYAK-MAKER": {"units": 7, "why": "drop-ship vendor: no active playbook allows it"},
+                           "SAV-INBOUND": {"units": 2, "why": "in-transit stock: no active playbook allows it"}}}
+        refusal(client.get("/availability/NOPE"), 404, "sku")
         version = client.post("/playbooks", content=demo_file("demo.playbook").encode(),
                               headers={"content-type": "text/plain"}).json()["version"]
         assert client.post(f"/playbooks/{version}/activate").status_code == 200
         decision = client.post("/orders", json=order())
         assert decision.status_code == 201 and decision.json()["shipments"][0]["node"] == "PA-DC"
         assert client.get("/availability/JKT-RAIN-M").json()["nodes"] == {"PA-DC": 3}
+        # the demo playbook lets kayaks ship from the maker
+        assert client.get("/availability/KAYAK-SOLO").json()["nodes"] == {"GA-DC": 1, "KAYAK-MAKER": 7}
 
 
 def test_bad_json_is_400(client):
