@@ -149,12 +149,18 @@ class CheckOut(BaseModel):
     diagnostics: list[DiagnosticOut]
 
 
+class NotUsableOut(BaseModel):
+    units: int
+    why: str
+
+
 class AvailabilityOut(BaseModel):
     sku: str
     total: int
     nodes: dict[str, int]
     kept: dict[str, int]
     by_kind: dict[str, int]
+    not_usable: dict[str, NotUsableOut]
 
 
 class MetricsOut(BaseModel):

@@ -393,9 +393,14 @@ class Service:
         refused = "no rule allows it for this item on every order" if rulebook else "no active playbook allows it"
         for node_id, sku, on_hand, reserved in sorted(rows):
             node = network.node(node_id)
-            if node is None or node.status != "live" or not node.ships:
+            if node is None or node.status != "live":
                 continue
             available = max(0, on_hand - reserved)
+            if not node.ships:          # its units go only to orders collected there, if any
+                if available:
+                    not_usable[node_id] = {"units": available, "why": "does not ship orders (pickup only)"
+                                           if node.pickup else "does not ship orders nor offer pickup"}
+                continue
             if node.kind in ("vendor", "transit") and node.kind not in allowed:
                 if available:
                     words = "drop-ship vendor" if node.kind == "vendor" else "in-transit stock"

@@ -80,6 +80,31 @@ def test_availability_leaves_out_stock_no_rule_lets_ship(service):
     assert kayaks["nodes"] == {"KAYAK-MAKER": 40} and kayaks["not_usable"] == {}
 
 
+def test_availability_lists_units_at_nodes_that_do_not_ship(service):
+    """A pickup-only node's units go only to orders collected there: not in
+    the total that any order can be promised, but listed as not usable, with
+    why (as vendors and in-transit stock are)."""
+    network = json.loads(demo_file("network.json"))
+    boston = next(n for n in network["nodes"] if n["id"] == "BOS-STORE")
+    network["nodes"] += [dict(boston, id="BOS-LOCKER", name="Boston pickup lockers", ships=False, pickup=True),
+                         dict(boston, id="BOS-CAGE", name="Boston returns cage", ships=False, pickup=False)]
+    service.put_network(Network.model_validate(network), "test")
+    service.put_stock([{"node": "BOS-LOCKER", "sku": "HEADLAMP", "on_hand": 6},
+                       {"node": "BOS-CAGE", "sku": "HEADLAMP", "on_hand": 2}], "test")
+    before = service.availability("HEADLAMP")
+    assert "BOS-LOCKER" not in before["nodes"] and "BOS-CAGE" not in before["nodes"]
+    assert before["not_usable"] == {"BOS-CAGE": {"units": 2, "why": "does not ship orders nor offer pickup"},
+                                    "BOS-LOCKER": {"units": 6, "why": "does not ship orders (pickup only)"}}
+    assert before["total"] == sum(before["nodes"].values())
+    # a pickup order there takes them; what is left is still listed
+    decision, _ = service.place({**order("PICK-1", ("HEADLAMP", 4)), "delivery": "pickup",
+                                 "pickup_node": "BOS-LOCKER"})
+    assert decision["status"] == "routed" and decision["shipments"][0]["node"] == "BOS-LOCKER"
+    after = service.availability("HEADLAMP")
+    assert after["not_usable"]["BOS-LOCKER"] == {"units": 2, "why": "does not ship orders (pickup only)"}
+    assert after["nodes"] == before["nodes"] and after["total"] == before["total"]
+
+
 # ---- orders routed early: kept or routed again -------------------------------------------------
 # Service.place routes each order on a snapshot before queueing for the write
 # lock, and keeps that decision under the lock only when engine.decides_alike
