@@ -298,7 +298,8 @@ def openapi_document() -> dict:
                      "put": _op("Replace the network (409 if it would strand reserved units or break the "
                                 "live playbook)", {200: _json(anything), 409: error}, _ref(Network), write=True)},
         "/catalog": {"get": _op("The catalog", {200: _json(Catalog), 404: error}),
-                     "put": _op("Replace the catalog", {200: _json(anything)}, _ref(Catalog), write=True)},
+                     "put": _op("Replace the catalog (409 if it would drop an item with units reserved for "
+                                "open orders)", {200: _json(anything), 409: error}, _ref(Catalog), write=True)},
         "/playbooks/check": {"post": _op("Diagnostics for playbook text",
                                          {200: _json(CheckOut), 422: _json(
                                              {"anyOf": [_ref(CheckOut), _ref(ErrorOut)]},

@@ -438,11 +438,7 @@ class Service:
 
     def _network_fits(self, conn, network: Network) -> None:
         ids = {n.id for n in network.nodes}
-        stranded = conn.execute("SELECT node, SUM(qty), GROUP_CONCAT(DISTINCT order_id) FROM reservations "
-                                "WHERE state = 'active' GROUP BY node").fetchall()
-        problems = [{"loc": "nodes", "msg": f"node {node} has {units} unit(s) reserved for open orders "
-                     f"({orders}); ship or cancel them before removing it"}
-                    for node, units, orders in stranded if node not in ids]
+        problems = _stranded(conn, "node", ids, "nodes")
         active = conn.execute("SELECT text FROM playbooks WHERE active = 1").fetchone()
         if active is not None:
             known = KnownIds.of(network)
@@ -452,8 +448,14 @@ class Service:
             raise Conflict("the new network does not fit what is live: " + problems[0]["msg"], problems)
 
     def put_catalog(self, catalog: Catalog, actor: str | None) -> dict:
+        """Replace the catalog, unless that would drop an item with units
+        reserved for open orders (409, nothing written). Stock rows of a
+        dropped item stay, as they do for a dropped node."""
         body = json.loads(catalog.model_dump_json(exclude_none=True))
         with self.store.write() as conn:
+            problems = _stranded(conn, "sku", {item.sku for item in catalog.items}, "items")
+            if problems:
+                raise Conflict("the new catalog does not fit what is live: " + problems[0]["msg"], problems)
             revision = self.store.put_document(conn, "catalog", body, actor)
         return {"revision": revision, "items": len(catalog.items)}
 
@@ -667,6 +669,18 @@ class PlaybookRejected(Exception):
 
 def _at(loc: str, msg: str) -> list[dict]:
     return [{"loc": loc, "msg": msg}]
+
+
+def _stranded(conn, column: str, kept: set[str], loc: str) -> list[dict]:
+    """A problem for each node or item (`column`: node or sku) that units
+    reserved for open orders name but that a new document (`kept`: its ids)
+    would drop."""
+    what = {"node": "node", "sku": "item"}[column]
+    rows = conn.execute(f"SELECT {column}, SUM(qty), GROUP_CONCAT(DISTINCT order_id) FROM reservations "
+                        f"WHERE state = 'active' GROUP BY {column}").fetchall()
+    return [{"loc": loc, "msg": f"{what} {name} has {units} unit(s) reserved for open orders ({orders}); "
+                                "ship or cancel them before removing it"}
+            for name, units, orders in rows if name not in kept]
 
 
 def _skus(order: Order, catalog: Catalog) -> list[str]:

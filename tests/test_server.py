@@ -196,6 +196,21 @@ def test_network_and_catalog_read_and_replace(server):
     assert server.http.get("/availability/T-CATALOG").json()["total"] == 0
 
 
+def test_an_item_held_by_open_orders_stays_in_the_catalog(server):
+    add_item(server, "T-KEEP", {"KC-DC": 5})
+    assert server.http.post("/orders", json=order("KP-1", ("T-KEEP", 3))).status_code == 201
+    catalog = server.http.get("/catalog").json()
+    without = dict(catalog, items=[i for i in catalog["items"] if i["sku"] != "T-KEEP"])
+    refused = server.http.put("/catalog", json=without)
+    message = "item T-KEEP has 3 unit(s) reserved for open orders (KP-1); ship or cancel them before removing it"
+    assert refused.status_code == 409
+    assert refused.json() == {"error": f"the new catalog does not fit what is live: {message}",
+                              "details": [{"loc": "items", "msg": message}]}
+    assert server.http.get("/catalog").json() == catalog                  # nothing written
+    assert server.http.post("/orders/KP-1/ship").status_code == 200
+    assert server.http.put("/catalog", json=without).status_code == 200
+
+
 def test_availability_is_after_reserves_and_keep_rules(server):
     add_item(server, "T-AVAIL", {"KC-DC": 7, "BOS-STORE": 3, "MSP-STORE": 6, "PHX-STORE": 9},
              aliases=["WEB-T-AVAIL"])

@@ -52,6 +52,26 @@ def test_a_node_with_reserved_units_cannot_be_dropped(service):
     assert "GA-DC" not in [n["id"] for n in service.get_document("network")["nodes"]]
 
 
+def test_an_item_with_reserved_units_cannot_be_dropped(service):
+    decision, created = service.place(ORDER)
+    assert created and decision["status"] == "routed"
+    catalog = json.loads(demo_file("catalog.json"))
+    without = Catalog.model_validate({**catalog, "items": [i for i in catalog["items"] if i["sku"] != "BOTTLE-1L"]})
+    with pytest.raises(Conflict) as refused:
+        service.put_catalog(without, "test")
+    message = ("item BOTTLE-1L has 2 unit(s) reserved for open orders (SVC-1); ship or cancel them before "
+               "removing it")
+    assert str(refused.value) == f"the new catalog does not fit what is live: {message}"
+    assert refused.value.details == [{"loc": "items", "msg": message}]
+    assert "BOTTLE-1L" in [i["sku"] for i in service.get_document("catalog")["items"]]     # nothing written
+    # an item that only stock rows name may go (as a node may): its rows stay where they are
+    lamps = Catalog.model_validate({**catalog, "items": [i for i in catalog["items"] if i["sku"] != "HEADLAMP"]})
+    assert service.put_catalog(lamps, "test")["items"] == len(catalog["items"]) - 1
+    service.cancel("SVC-1", "test")
+    service.put_catalog(without, "test")                                      # now it may go
+    assert "BOTTLE-1L" not in [i["sku"] for i in service.get_document("catalog")["items"]]
+
+
 def test_a_node_the_live_playbook_names_cannot_be_dropped(service):
     with pytest.raises(Conflict) as refused:
         service.put_network(demo_network(drop="BOS-STORE"), "test")
