@@ -278,10 +278,12 @@ def openapi_document() -> dict:
                                             "to route with yet")}, _ref(Order), write=True)},
         "/orders/{order_id}": {"get": _op("The stored decision with its explanation",
                                           {200: _json(anything), 404: error}, params=["order_id"])},
-        "/orders/{order_id}/cancel": {"post": _op("Release the order's reservations",
+        "/orders/{order_id}/cancel": {"post": _op("Release the order's reservations (a repeat answers the first "
+                                                  "answer; 409 for a shipped order)",
                                                   {200: _json(anything), 404: error, 409: error},
                                                   write=True, params=["order_id"])},
-        "/orders/{order_id}/ship": {"post": _op("Shipment confirmed: on_hand and reserved go down",
+        "/orders/{order_id}/ship": {"post": _op("Shipment confirmed: on_hand and reserved go down (a repeat "
+                                                "answers the first answer; 409 for an order not routed)",
                                                 {200: _json(anything), 404: error, 409: error},
                                                 write=True, params=["order_id"])},
         "/availability/{sku}": {"get": _op("Network availability after reserves and keep rules",

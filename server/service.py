@@ -255,23 +255,33 @@ class Service:
         return self._finish(order_id, shipped=True, actor=actor)
 
     def _finish(self, order_id: str, shipped: bool, actor: str | None) -> dict:
+        """Ship or cancel; idempotent: a repeat (the order already shipped,
+        or already cancelled) answers what the first did and does nothing."""
+        new_state = "shipped" if shipped else "cancelled"
         with self.store.write() as conn:
             row = self.store.order_row(conn, order_id)
             if row is None:
                 raise NotFound(f"no order {order_id}", _at("order_id", f"no order {order_id}"))
             state = row["state"]
+            if state == new_state:
+                return self._finished(order_id, shipped, self.store.released(conn, order_id, shipped))
             if shipped and state != "routed":
                 raise Conflict(f"order {order_id} is {state}; only a routed order can be shipped")
             if not shipped and state not in ("routed", "held"):
                 raise Conflict(f"order {order_id} is {state}; it cannot be cancelled")
             lines = self.store.release(conn, order_id, shipped)
-            new_state = "shipped" if shipped else "cancelled"
             self.store.set_order_state(conn, order_id, new_state)
             self.store.audit(conn, actor, "ship order" if shipped else "cancel order", order_id,
                              {"lines": lines})
         if not shipped and lines:
             self.reroute_held({line["sku"] for line in lines}, actor)
-        return {"order_id": order_id, "state": new_state, ("shipped" if shipped else "released"): lines}
+        return self._finished(order_id, shipped, lines)
+
+    @staticmethod
+    def _finished(order_id: str, shipped: bool, lines: list[dict]) -> dict:
+        if shipped:
+            return {"order_id": order_id, "state": "shipped", "shipped": lines}
+        return {"order_id": order_id, "state": "cancelled", "released": lines}
 
     def reroute_held(self, skus: set[str] | None, actor: str | None) -> list[dict]:
         """Route held orders again, oldest first, when stock for them arrives.

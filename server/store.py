@@ -410,8 +410,10 @@ class Store:
                      (order_id, node, sku, qty, day))
 
     def release(self, conn: sqlite3.Connection, order_id: str, shipped: bool) -> list[dict]:
-        rows = conn.execute("SELECT node, sku, qty FROM reservations WHERE order_id = ? AND state = 'active'",
-                            (order_id,)).fetchall()
+        """End the order's active reservations: shipped (on hand and
+        reserved go down) or released (reserved goes down). Returns their
+        lines, by node and sku."""
+        rows = self._reservation_lines(conn, order_id, "active")
         for node, sku, qty in rows:
             if shipped:
                 conn.execute("UPDATE stock SET on_hand = on_hand - ?, reserved = reserved - ? "
@@ -422,6 +424,17 @@ class Store:
         conn.execute("UPDATE reservations SET state = ? WHERE order_id = ? AND state = 'active'",
                      ("shipped" if shipped else "released", order_id))
         return [{"node": n, "sku": s, "qty": q} for n, s, q in rows]
+
+    def released(self, conn: sqlite3.Connection, order_id: str, shipped: bool) -> list[dict]:
+        """The lines release() returned when it ended the order's
+        reservations (shipped or released), for a repeat of that request."""
+        rows = self._reservation_lines(conn, order_id, "shipped" if shipped else "released")
+        return [{"node": n, "sku": s, "qty": q} for n, s, q in rows]
+
+    @staticmethod
+    def _reservation_lines(conn: sqlite3.Connection, order_id: str, state: str) -> list[tuple]:
+        return conn.execute("SELECT node, sku, qty FROM reservations WHERE order_id = ? AND state = ? "
+                            "ORDER BY node, sku", (order_id, state)).fetchall()
 
     # ---- orders -----------------------------------------------------------------------
     def order_row(self, conn: sqlite3.Connection, order_id: str) -> dict | None:

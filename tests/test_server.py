@@ -401,10 +401,23 @@ def test_cancel_releases_the_reservation(server):
     stored = server.http.get("/orders/CA-1").json()
     assert stored["state"] == "cancelled"
     assert stored["reservations"][0]["state"] == "released"
-    error_body(server.http.post("/orders/CA-1/cancel"), 409)
-    error_body(server.http.post("/orders/CA-1/ship"), 409)
+    # a repeat (after a timeout, say) answers what the first did, and releases nothing more
+    again = server.http.post("/orders/CA-1/cancel")
+    assert again.status_code == 200 and again.content == cancelled.content
+    body = error_body(server.http.post("/orders/CA-1/ship"), 409)
+    assert body["error"] == "order CA-1 is cancelled; only a routed order can be shipped"
     error_body(server.http.post("/orders/NO-SUCH-ORDER/cancel"), 404, "order_id")
     assert stock_row(server.db, "KC-DC", "T-CANCEL") == (6, 0)
+    assert query(server.db, "SELECT action FROM audit WHERE subject = 'CA-1'") == [("cancel order",)]
+
+
+def test_a_held_order_cancelled_twice_released_nothing_both_times(server):
+    add_item(server, "T-CANCEL-HELD", {"KC-DC": 1})
+    placed = server.http.post("/orders", json=order("CH-1", ("T-CANCEL-HELD", 2)))
+    assert placed.json()["status"] == "held"
+    first = server.http.post("/orders/CH-1/cancel")
+    assert first.status_code == 200 and first.json() == {"order_id": "CH-1", "state": "cancelled", "released": []}
+    assert server.http.post("/orders/CH-1/cancel").content == first.content
 
 
 def test_ship_lowers_on_hand_and_reserved(server):
@@ -422,10 +435,14 @@ def test_ship_lowers_on_hand_and_reserved(server):
     assert after[("steve_stock_on_hand_units",)] == before[("steve_stock_on_hand_units",)] - 3
     assert after[("steve_stock_reserved_units",)] == before[("steve_stock_reserved_units",)]
     assert server.http.get("/orders/SH-1").json()["state"] == "shipped"
-    error_body(server.http.post("/orders/SH-1/ship"), 409)
-    error_body(server.http.post("/orders/SH-1/cancel"), 409)
+    # a repeat answers what the first did; the units leave once
+    again = server.http.post("/orders/SH-1/ship")
+    assert again.status_code == 200 and again.content == shipped.content
+    body = error_body(server.http.post("/orders/SH-1/cancel"), 409)
+    assert body["error"] == "order SH-1 is shipped; it cannot be cancelled"
     error_body(server.http.post("/orders/NO-SUCH-ORDER/ship"), 404, "order_id")
     assert stock_row(server.db, "KC-DC", "T-SHIP") == (7, 0)
+    assert query(server.db, "SELECT action FROM audit WHERE subject = 'SH-1'") == [("ship order",)]
 
 
 # ---- stock -------------------------------------------------------------------------------
