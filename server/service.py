@@ -27,7 +27,7 @@ from dsl.checker import KnownIds
 from engine import limits
 from engine.decision import Decision
 from engine.matching import holds
-from engine.metrics import compare, summarize
+from engine.metrics import compare, hidden_share, routed_figures, summarize
 from engine.geo import warm as locate_warm
 from engine.models import Catalog, Network, Order
 from engine.simulation import WhatIfError, changes, outcome, simulate
@@ -74,9 +74,19 @@ class Service:
         return network, catalog, self.rulebook(active, conn), [self.rulebook(v, conn) for v in shadows]
 
     def _loaded(self, conn) -> tuple[Network, Catalog, str | None, tuple[str, ...]]:
-        """The network and catalog (reloaded when their revision changes),
-        the active playbook's version (None when there is none) and the
-        shadow versions."""
+        """The network and catalog, the active playbook's version (None when
+        there is none) and the shadow versions."""
+        network, catalog, active, shadows = self._cached(conn)
+        if network is None or catalog is None:
+            message = "no network or catalog loaded yet: PUT /network and PUT /catalog first"
+            raise NotLoaded(message, [{"loc": name, "msg": f"no {name} loaded yet: PUT /{name}"}
+                                      for name, body in (("network", network), ("catalog", catalog))
+                                      if body is None])
+        return network, catalog, active, shadows
+
+    def _cached(self, conn) -> tuple[Network | None, Catalog | None, str | None, tuple[str, ...]]:
+        """_loaded, with None for a document not loaded yet; the network and
+        catalog are reloaded when their revision changes."""
         network_rev, catalog_rev, active, shadows = self.store.revisions(conn)
         with self.lock:
             if network_rev != self.loaded.network_rev:
@@ -87,13 +97,7 @@ class Service:
                 body = self.store.document("catalog", conn)
                 self.loaded.catalog = Catalog.model_validate(body) if body else None
                 self.loaded.catalog_rev = catalog_rev
-            network, catalog = self.loaded.network, self.loaded.catalog
-        if network is None or catalog is None:
-            message = "no network or catalog loaded yet: PUT /network and PUT /catalog first"
-            raise NotLoaded(message, [{"loc": name, "msg": f"no {name} loaded yet: PUT /{name}"}
-                                      for name, body in (("network", network), ("catalog", catalog))
-                                      if body is None])
-        return network, catalog, active, shadows
+            return self.loaded.network, self.loaded.catalog, active, shadows
 
     def rulebook(self, version: str, conn=None) -> dsl.Rulebook:
         with self.lock:
@@ -587,6 +591,28 @@ class Service:
         # garbage collector's full passes (on a 100-node network with a large
         # catalog each one took milliseconds, inside the write lock).
         gc.freeze()
+
+    # ---- metrics ---------------------------------------------------------------------------------
+    def figures(self) -> dict:
+        """What /metrics reads from the database, in one snapshot: the
+        routing figures `steve simulate` prints (engine.metrics), over the
+        stored orders that are routed or shipped, from the sums the store
+        keeps as orders are saved and cancelled (no decision is read); the
+        share of network stock, available now, that a single-warehouse view
+        would hide; and the units on hand and reserved (one pass over the
+        stock table for both). Node kinds and statuses are the current
+        network's."""
+        with self.store.snapshot() as conn:         # a connection of its own: writers do not wait for it
+            sums, nodes = self.store.routed(conn)
+            units = self.store.units_by_node(conn)
+            network = self._cached(conn)[0]
+        kinds = {n.id: n.kind for n in network.nodes} if network is not None else {}
+        figures = routed_figures(sums, nodes, kinds)
+        available = {node: on_hand - reserved for node, (on_hand, reserved) in units.items()}
+        figures["hidden_stock_share"] = hidden_share(network, available) if network is not None else 0.0
+        figures["on_hand_units"] = sum(on_hand for on_hand, _ in units.values())
+        figures["reserved_units"] = sum(reserved for _, reserved in units.values())
+        return figures
 
     # ---- health ----------------------------------------------------------------------------------
     def health(self) -> dict:

@@ -26,7 +26,10 @@ from typing import Any, Iterator
 import orjson
 import sqlite_utils
 
+from engine.metrics import SUMS, add_sums, routed_sums
+
 BUSY_TIMEOUT_MS = 5000          # how long a write waits for the lock; STEVE_BUSY_TIMEOUT_MS overrides
+ROUTED = ("routed", "shipped")  # the states of the orders whose decisions routed_sums counts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,6 +70,15 @@ CREATE TRIGGER IF NOT EXISTS day_units_delete AFTER DELETE ON reservations WHEN 
 BEGIN
     UPDATE day_units SET units = units - OLD.qty WHERE day = OLD.day AND node = OLD.node;
 END;
+-- engine.metrics.SUMS over the decisions of the orders routed (state routed or shipped),
+-- and per node their shipments and units: kept as each order is saved or changes state,
+-- in the same transaction, so that /metrics does not read every decision
+CREATE TABLE IF NOT EXISTS routed_sums (
+    one INTEGER PRIMARY KEY CHECK (one = 1), routed INTEGER NOT NULL, shipments INTEGER NOT NULL,
+    split INTEGER NOT NULL, cost REAL NOT NULL, days REAL NOT NULL, distance_km REAL NOT NULL,
+    carried INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS routed_nodes (
+    node TEXT PRIMARY KEY, shipments INTEGER NOT NULL, units INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS playbooks (
     version TEXT PRIMARY KEY, name TEXT NOT NULL, text TEXT NOT NULL, author TEXT,
     created_at TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 0, shadow INTEGER NOT NULL DEFAULT 0,
@@ -209,6 +221,27 @@ class Store:
         self._reader: sqlite3.Connection | None = None      # snapshot(): opened on first use
         self._reader_lock = threading.Lock()
         self._count_day_units()
+        self._count_routed()
+
+    def _count_routed(self) -> None:
+        """Fill routed_sums and routed_nodes from the stored decisions once,
+        for a database made before the tables existed (save_order and
+        set_order_state keep them from then on)."""
+        if self.conn.execute("SELECT 1 FROM meta WHERE key = 'routed_sums'").fetchone():
+            return
+        with self.write() as conn:
+            if conn.execute("SELECT 1 FROM meta WHERE key = 'routed_sums'").fetchone():
+                return
+            sums, nodes = dict.fromkeys(SUMS, 0), {}
+            for (decision,) in conn.execute("SELECT decision FROM orders WHERE state IN (?, ?)", ROUTED):
+                add_sums(sums, nodes, *routed_sums(json.loads(decision)))
+            conn.execute("DELETE FROM routed_sums")
+            conn.execute("DELETE FROM routed_nodes")
+            conn.execute(f"INSERT INTO routed_sums (one, {', '.join(SUMS)}) VALUES (1{', ?' * len(SUMS)})",
+                         tuple(sums[name] for name in SUMS))
+            conn.executemany("INSERT INTO routed_nodes (node, shipments, units) VALUES (?, ?, ?)",
+                             [(node, shipments, units) for node, (shipments, units) in nodes.items()])
+            conn.execute("INSERT INTO meta (key, value) VALUES ('routed_sums', '1')")
 
     def _count_day_units(self) -> None:
         """Fill day_units from the reservations once, for a database made
@@ -452,6 +485,7 @@ class Store:
         digest) is what a retry of the request is compared with;
         `body_written`: `body` is already canonical() text (written before
         the write lock)."""
+        self._count_decision(conn, order_id, state, decision)
         stamp = now_text()
         conn.execute("INSERT INTO orders (id, body, body_hash, state, decision, playbook_version, created_at, "
                      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
@@ -462,7 +496,44 @@ class Store:
                       stamp, stamp))
 
     def set_order_state(self, conn: sqlite3.Connection, order_id: str, state: str) -> None:
+        self._count_decision(conn, order_id, state)
         conn.execute("UPDATE orders SET state = ?, updated_at = ? WHERE id = ?", (state, now_text(), order_id))
+
+    def _count_decision(self, conn: sqlite3.Connection, order_id: str, state: str,
+                        decision: dict | None = None) -> None:
+        """Keep routed_sums as the order becomes `state` (with `decision`,
+        or keeping its own): its stored decision's sums are taken away if it
+        was routed, the decision's added if it now is."""
+        was = conn.execute("SELECT state, decision FROM orders WHERE id = ?", (order_id,)).fetchone()
+        counted = was is not None and was[0] in ROUTED
+        if counted and decision is None and state in ROUTED:
+            return                                  # routed -> shipped: the same decision, still counted
+        if counted:
+            self._add_routed(conn, *routed_sums(json.loads(was[1])), sign=-1)
+        if state in ROUTED:
+            self._add_routed(conn, *routed_sums(decision if decision is not None else json.loads(was[1])))
+
+    @staticmethod
+    def _add_routed(conn: sqlite3.Connection, sums: dict, nodes: dict[str, list[int]], sign: int = 1) -> None:
+        conn.execute(f"UPDATE routed_sums SET {', '.join(f'{name} = {name} + ?' for name in SUMS)} WHERE one = 1",
+                     tuple(sign * sums[name] for name in SUMS))
+        conn.executemany("INSERT INTO routed_nodes (node, shipments, units) VALUES (?, ?, ?) ON CONFLICT (node) "
+                         "DO UPDATE SET shipments = shipments + excluded.shipments, units = units + excluded.units",
+                         [(node, sign * shipments, sign * units) for node, (shipments, units) in nodes.items()])
+
+    def routed(self, conn: sqlite3.Connection) -> tuple[dict, dict[str, list[int]]]:
+        """engine.metrics.SUMS over the decisions of the orders routed, and
+        per node [shipments, units] (what engine.metrics.routed_figures takes)."""
+        row = conn.execute(f"SELECT {', '.join(SUMS)} FROM routed_sums").fetchone()
+        sums = dict(zip(SUMS, row)) if row else dict.fromkeys(SUMS, 0)
+        nodes = {node: [shipments, units] for node, shipments, units in
+                 conn.execute("SELECT node, shipments, units FROM routed_nodes WHERE shipments != 0 OR units != 0")}
+        return sums, nodes
+
+    def units_by_node(self, conn: sqlite3.Connection) -> dict[str, tuple[int, int]]:
+        """node -> (units on hand, units reserved)."""
+        return {node: (on_hand, reserved) for node, on_hand, reserved in
+                conn.execute("SELECT node, SUM(on_hand), SUM(reserved) FROM stock GROUP BY node")}
 
     def held_orders(self, conn: sqlite3.Connection) -> list[dict]:
         rows = conn.execute("SELECT id, body FROM orders WHERE state = 'held' ORDER BY seq").fetchall()

@@ -22,6 +22,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import FIXTURES, RULEBOOKS, read_jsonl
+from engine.metrics import summarize
+from engine.models import Network
+from engine.stock import Stock
 from live_server import LiveServer
 
 DEMO_SCENARIOS = read_jsonl(FIXTURES / "demo_scenarios.jsonl")
@@ -706,6 +709,49 @@ def test_metrics_are_prometheus_text(server):
     assert ("steve_route_seconds_bucket", ("le", "+Inf")) in samples
     assert 0 <= samples[("steve_split_rate",)] <= 1
     assert "# TYPE steve_route_seconds histogram" in response.text
+
+
+def test_metrics_give_the_routing_figures_simulate_gives(fresh):
+    """The figures `steve simulate` prints (engine.metrics.summarize), over
+    the orders routed or shipped (not held or cancelled), and the share of
+    the stock available now that a single-warehouse view would hide."""
+    live = fresh("--demo")
+    http = live.http
+    add_item(live, "T-FIG-SPLIT", {"PA-DC": 1, "KC-DC": 1})
+    add_item(live, "T-FIG-STORE", {"BOS-STORE": 9})
+    placed = {"FG-1": order("FG-1", ("JKT-RAIN-M", 1)),
+              "FG-2": order("FG-2", ("T-FIG-SPLIT", 2)),                  # one unit from each: split
+              "FG-3": order("FG-3", ("T-FIG-STORE", 2)),                  # from the Boston store
+              "FG-4": order("FG-4", ("T-FIG-STORE", 1), delivery="pickup", pickup_node="BOS-STORE"),
+              "FG-5": order("FG-5", ("HEADLAMP", 3)),                     # cancelled: not counted
+              "FG-6": order("FG-6", ("KAYAK-SOLO", 45))}                  # held: not counted
+    for body in placed.values():
+        assert http.post("/orders", json=body).status_code == 201
+    assert http.post("/orders/FG-5/cancel").status_code == 200
+    assert http.post("/orders/FG-2/ship").status_code == 200              # shipped: still counted
+    decisions = [{k: v for k, v in http.get(f"/orders/{n}").json().items() if k not in ("state", "reservations")}
+                 for n in ("FG-1", "FG-2", "FG-3", "FG-4")]
+    assert [len(d["shipments"]) for d in decisions] == [1, 2, 1, 1]
+
+    network = Network.model_validate(http.get("/network").json())
+    stock = Stock()
+    for node, sku, on_hand, reserved in query(live.db, "SELECT node, sku, on_hand, reserved FROM stock"):
+        stock.levels[(node, sku)] = [on_hand, reserved]
+    want = summarize(decisions, network, stock)
+    assert {k: want[k] for k in ("routed", "split_rate", "shipments_per_order", "total_cost", "mean_cost",
+                                 "mean_distance_km", "mean_days", "store_units", "hidden_stock_share")} == {
+        "routed": 4, "split_rate": 0.25, "shipments_per_order": 1.25, "total_cost": 37.47, "mean_cost": 9.37,
+        "mean_distance_km": 710.0, "mean_days": 1.25, "store_units": 3, "hidden_stock_share": 0.6263}
+    text = http.get("/metrics").text
+    samples = metric_samples(text)
+    for name, figure in (("steve_split_rate", "split_rate"), ("steve_shipments_per_order", "shipments_per_order"),
+                         ("steve_total_cost", "total_cost"), ("steve_mean_cost", "mean_cost"),
+                         ("steve_mean_distance_km", "mean_distance_km"), ("steve_mean_days", "mean_days"),
+                         ("steve_store_units", "store_units"), ("steve_hidden_stock_share", "hidden_stock_share")):
+        assert samples[(name,)] == want[figure], name
+    assert "# HELP steve_total_cost Shipping cost of the routed orders, in the network's currency" in text
+    assert "# TYPE steve_hidden_stock_share gauge" in text
+    assert samples[("steve_orders", ("state", "routed"))] + samples[("steve_orders", ("state", "shipped"))] == 4
 
 
 def early_counts(text: str) -> dict[str, float]:
