@@ -452,7 +452,8 @@ class Service:
 
     def _network_fits(self, conn, network: Network) -> None:
         ids = {n.id for n in network.nodes}
-        problems = _stranded(conn, "node", ids, "nodes")
+        problems = _stranded(conn.execute("SELECT node, SUM(qty), GROUP_CONCAT(DISTINCT order_id) FROM reservations "
+                                          "WHERE state = 'active' GROUP BY node"), ids, "node", "nodes")
         active = conn.execute("SELECT text FROM playbooks WHERE active = 1").fetchone()
         if active is not None:
             known = KnownIds.of(network)
@@ -467,7 +468,9 @@ class Service:
         dropped item stay, as they do for a dropped node."""
         body = json.loads(catalog.model_dump_json(exclude_none=True))
         with self.store.write() as conn:
-            problems = _stranded(conn, "sku", {item.sku for item in catalog.items}, "items")
+            problems = _stranded(conn.execute("SELECT sku, SUM(qty), GROUP_CONCAT(DISTINCT order_id) FROM "
+                                              "reservations WHERE state = 'active' GROUP BY sku"),
+                                 {item.sku for item in catalog.items}, "item", "items")
             if problems:
                 raise Conflict("the new catalog does not fit what is live: " + problems[0]["msg"], problems)
             revision = self.store.put_document(conn, "catalog", body, actor)
@@ -707,16 +710,13 @@ def _at(loc: str, msg: str) -> list[dict]:
     return [{"loc": loc, "msg": msg}]
 
 
-def _stranded(conn, column: str, kept: set[str], loc: str) -> list[dict]:
-    """A problem for each node or item (`column`: node or sku) that units
-    reserved for open orders name but that a new document (`kept`: its ids)
-    would drop."""
-    what = {"node": "node", "sku": "item"}[column]
-    rows = conn.execute(f"SELECT {column}, SUM(qty), GROUP_CONCAT(DISTINCT order_id) FROM reservations "
-                        f"WHERE state = 'active' GROUP BY {column}").fetchall()
+def _stranded(reserved, kept: set[str], what: str, loc: str) -> list[dict]:
+    """A problem for each node or item (`what`) that units reserved for open
+    orders name (`reserved`: rows of id, units, order ids) but that a new
+    document (`kept`: its ids) would drop."""
     return [{"loc": loc, "msg": f"{what} {name} has {units} unit(s) reserved for open orders ({orders}); "
                                 "ship or cancel them before removing it"}
-            for name, units, orders in rows if name not in kept]
+            for name, units, orders in reserved if name not in kept]
 
 
 def _skus(order: Order, catalog: Catalog) -> list[str]:

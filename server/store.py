@@ -237,8 +237,8 @@ class Store:
                 add_sums(sums, nodes, *routed_sums(json.loads(decision)))
             conn.execute("DELETE FROM routed_sums")
             conn.execute("DELETE FROM routed_nodes")
-            conn.execute(f"INSERT INTO routed_sums (one, {', '.join(SUMS)}) VALUES (1{', ?' * len(SUMS)})",
-                         tuple(sums[name] for name in SUMS))
+            conn.execute("INSERT INTO routed_sums (one, routed, shipments, split, cost, days, distance_km, carried) "
+                         "VALUES (1, :routed, :shipments, :split, :cost, :days, :distance_km, :carried)", sums)
             conn.executemany("INSERT INTO routed_nodes (node, shipments, units) VALUES (?, ?, ?)",
                              [(node, shipments, units) for node, (shipments, units) in nodes.items()])
             conn.execute("INSERT INTO meta (key, value) VALUES ('routed_sums', '1')")
@@ -515,8 +515,10 @@ class Store:
 
     @staticmethod
     def _add_routed(conn: sqlite3.Connection, sums: dict, nodes: dict[str, list[int]], sign: int = 1) -> None:
-        conn.execute(f"UPDATE routed_sums SET {', '.join(f'{name} = {name} + ?' for name in SUMS)} WHERE one = 1",
-                     tuple(sign * sums[name] for name in SUMS))
+        conn.execute("UPDATE routed_sums SET routed = routed + :routed, shipments = shipments + :shipments, "
+                     "split = split + :split, cost = cost + :cost, days = days + :days, "
+                     "distance_km = distance_km + :distance_km, carried = carried + :carried WHERE one = 1",
+                     {name: sign * value for name, value in sums.items()})
         conn.executemany("INSERT INTO routed_nodes (node, shipments, units) VALUES (?, ?, ?) ON CONFLICT (node) "
                          "DO UPDATE SET shipments = shipments + excluded.shipments, units = units + excluded.units",
                          [(node, sign * shipments, sign * units) for node, (shipments, units) in nodes.items()])
@@ -524,8 +526,9 @@ class Store:
     def routed(self, conn: sqlite3.Connection) -> tuple[dict, dict[str, list[int]]]:
         """engine.metrics.SUMS over the decisions of the orders routed, and
         per node [shipments, units] (what engine.metrics.routed_figures takes)."""
-        row = conn.execute(f"SELECT {', '.join(SUMS)} FROM routed_sums").fetchone()
-        sums = dict(zip(SUMS, row)) if row else dict.fromkeys(SUMS, 0)
+        cursor = conn.execute("SELECT routed, shipments, split, cost, days, distance_km, carried FROM routed_sums")
+        row = cursor.fetchone()
+        sums = dict(zip((c[0] for c in cursor.description), row)) if row else dict.fromkeys(SUMS, 0)
         nodes = {node: [shipments, units] for node, shipments, units in
                  conn.execute("SELECT node, shipments, units FROM routed_nodes WHERE shipments != 0 OR units != 0")}
         return sums, nodes
