@@ -324,3 +324,29 @@ def test_an_order_that_ran_out_of_time_early_is_decided_again_under_the_lock(ser
     assert service._route_early(Order.model_validate(order("SLOW-1", ("JKT-DOWN-L", 1)))) is None
     monkeypatch.setattr(limits, "TIME_LIMIT", 2.0)
     assert service._route_early(Order.model_validate(order("SLOW-1", ("JKT-DOWN-L", 1)))) is not None
+
+
+def test_a_retry_with_the_same_meaning_is_the_same_order(service):
+    first, created = service.place(ORDER)
+    assert created
+    # nulls and defaults spelled out, key order, 2 vs 2.0, whitespace, a key Steve ignores
+    same = {"note": "ignored", "pickup_node": None, "delivery": "ship", "tags": [], "customer": {},
+            **{k: ORDER[k] for k in reversed(list(ORDER))},
+            "id": " SVC-1 ", "lines": [{"sku": "BOTTLE-1L", "qty": 2.0, "price": None}]}
+    assert service.place(same) == (first, False)
+    with pytest.raises(Conflict, match="already placed with different content"):
+        service.place(dict(ORDER, lines=[{"sku": "BOTTLE-1L", "qty": 3}]))
+    with pytest.raises(Conflict, match="already placed with different content"):
+        service.place({k: v for k, v in ORDER.items() if k != "created_at"})
+
+
+def test_orders_stored_with_the_hash_of_the_body_as_sent_still_match_their_retries(service):
+    # a row written before order_key: body_hash is the digest of the JSON as it was sent
+    from server.store import digest
+    order, _, stored, _ = _prepared(ORDER)
+    with service.store.write() as conn:
+        service.store.save_order(conn, order.id, stored, "held", {"status": "held"}, None, digest(ORDER),
+                                 body_written=True)
+    assert service.place(ORDER) == ({"status": "held"}, False)
+    with pytest.raises(Conflict):        # such a row matches a retry sent to the letter, not one spelled otherwise
+        service.place(dict(ORDER, pickup_node=None))
