@@ -342,6 +342,7 @@ class Service:
         with self.store.write() as conn:
             counts = self._known_stock(conn, [(r["node"], r["sku"], r["on_hand"]) for r in rows],
                                        [f"{i}" for i in range(len(rows))])
+            _one_row_each(counts)
             changed = self.store.set_on_hand(conn, counts, actor)
         rerouted = self.reroute_held({sku for _, sku, _ in counts}, actor)
         return {"updated": len(changed), "rerouted": [d["order_id"] for d in rerouted]}
@@ -706,6 +707,21 @@ class PlaybookRejected(Exception):
         super().__init__("the playbook does not check clean")
         self.version = version
         self.diagnostics = diagnostics
+
+
+def _one_row_each(counts: list[tuple[str, str, int]]) -> None:
+    """Absolute counts: two rows for one node and item (an alias counts as
+    its item) would leave it to chance which one holds (422)."""
+    first: dict[tuple[str, str], int] = {}
+    problems = []
+    for index, (node, sku, _) in enumerate(counts):
+        if (node, sku) in first:
+            problems.append({"loc": f"{index}.sku", "msg": f"a second row for {node} and {sku} (the first is "
+                                                          f"row {first[node, sku]}); give one row per node and item"})
+        else:
+            first[node, sku] = index
+    if problems:
+        raise Invalid("stock rows count one node and item twice", problems)
 
 
 def _at(loc: str, msg: str) -> list[dict]:

@@ -478,6 +478,12 @@ def test_put_stock_refuses_counts_below_reserved_and_writes_nothing(server):
     error_body(server.http.put("/stock", json=[{"node": "KC-DC", "sku": "T-FLOOR-2", "on_hand": 1,
                                                 "colour": "red"}]), 422, "0.colour")
     error_body(server.http.put("/stock", json={"node": "KC-DC", "sku": "T-FLOOR-2", "on_hand": 1}), 422, "body")
+    # absolute counts: one row per node and item (which of two would hold is left to chance)
+    twice = error_body(server.http.put("/stock", json=[{"node": "KC-DC", "sku": "T-FLOOR-2", "on_hand": 7},
+                                                       {"node": "KC-DC", "sku": "T-FLOOR-2", "on_hand": 8}]),
+                       422, "1.sku")
+    assert twice["details"] == [{"loc": "1.sku", "msg": "a second row for KC-DC and T-FLOOR-2 (the first is row 0); "
+                                                        "give one row per node and item"}]
     assert stock_row(server.db, "KC-DC", "T-FLOOR-2") == (5, 0)
 
 
