@@ -344,13 +344,14 @@ def _solve(problem: Problem, require_node: str | None = None) -> Plan | None:
     if require_node is not None and require_node not in model.node_index:
         return None
     req = None if require_node is None else model.node_index[require_node]
+    floor = model.av_floor if req is None else model.av_floor + _avoided_with(model, req)
     work = WORK_LIMIT * (5 if len(model.lines) <= SMALL_ORDER else 1)
     inc, budget, exact, built = _search.Incumbent(), [work], True, []
     limits = _day_limits(problem, model)
     cost_floor = None           # balanced: cheapest plan over every carrier
     try:
         for D, prim, off in limits:
-            if inc.alloc is not None and inc.key[0] == model.av_floor:
+            if inc.alloc is not None and inc.key[0] == floor:
                 if problem.objective == "speed":
                     break                       # later limits are slower
                 if cost_floor is not None and cost_floor + off > inc.key[2] + _search.EPS:
@@ -406,6 +407,20 @@ def _instance(model: _Model, instances: dict, req: int | None, D):
     inst.req = req
     inst.feasible = base.feasible and any(req in ld.pos_of for ld in base.lines)
     return inst
+
+
+def _avoided_with(model: _Model, req: int) -> int:
+    """Avoided pairs that any plan shipping from node `req` uses beyond the
+    model's floor: one when every pair of `req` is avoided and none of its
+    lines is already one whose every candidate is avoided, else none."""
+    lines = []
+    for line, rows in model.rows.items():
+        for node, avoided, _, _ in rows:
+            if node == req:
+                if not avoided:
+                    return 0
+                lines.append(rows)
+    return 0 if any(all(r[1] for r in rows) for rows in lines) else 1
 
 
 def _one_line(problem: Problem) -> Plan | None:
