@@ -52,6 +52,7 @@ from typing import NamedTuple
 
 from . import _search
 from ._search import INF
+from .limits import expired
 
 WORK_LIMIT = 400_000    # search work units per solve (~0.1-0.3 s of CPU)
 SMALL_ORDER = 6         # orders with at most this many lines get 5x the budget
@@ -223,21 +224,25 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
     With ``require_node`` only plans in which that node ships something count.
     """
     if problem.node_units:
-        return _within_capacity(problem, require_node)
+        return _within_capacity(problem, require_node, [MAX_SPLITS if require_node is None else MAX_SPLITS_FORCED])
     return _solve(problem, require_node)
 
 
-MAX_SPLITS = 64     # ways of sharing one node's capacity among its skus tried exactly
+# searches over ways of sharing nodes' capacity, per solve, before likely shares are tried
+# instead: each is a full search, and the router also solves once per node it explains
+MAX_SPLITS = 64
+MAX_SPLITS_FORCED = 64
 
 
-def _within_capacity(problem: Problem, require_node: str | None) -> Plan | None:
+def _within_capacity(problem: Problem, require_node: str | None, budget: list[int]) -> Plan | None:
     """solve() when a node's capacity left can bind across lines of
     different skus: the best plan with the per-(node, sku) caps alone; when
     it ships more than a node's capacity left, the best over every way of
     sharing that capacity among the node's skus (each way caps the skus,
-    and the node no longer couples them), node by node. Past MAX_SPLITS
-    ways the shares follow the plan's own (scaled down to fit) and the plan
-    is not proven optimal."""
+    and the node no longer couples them), node by node. The searches over
+    ways share one budget (MAX_SPLITS per solve, MAX_SPLITS_FORCED for the
+    explanations' forced solves: the ways of several nodes multiply); past it, or past the order's time limit, a few likely shares
+    are tried instead (_likely_shares) and the plan is not proven optimal."""
     plain = _without_units(problem)
     plan = _solve(plain, require_node)
     if plan is None:
@@ -252,25 +257,51 @@ def _within_capacity(problem: Problem, require_node: str | None) -> Plan | None:
     skus = sorted({ln.sku for ln in problem.lines if problem.stock.get((node, ln.sku), 0) > 0})
     caps = [problem.stock[node, sku] for sku in skus]
     rest = {n: u for n, u in problem.node_units.items() if n != node} or None
-    splits = _splits(left, caps, MAX_SPLITS)
+    splits = _splits(left, caps, budget[0]) if budget[0] > 0 and not expired() else None
     exact = splits is not None
-    if splits is None:                      # too many: the plan's own shares, scaled down
-        used = {sku: 0 for sku in skus}
-        for shipment in plan.shipments:
-            if shipment.node == node:
-                for index, qty in shipment.lines:
-                    used[next(ln.sku for ln in problem.lines if ln.index == index)] += qty
-        splits = [_scaled([used[sku] for sku in skus], left)]
+    if splits is None:
+        splits = _likely_shares(problem, plan, node, skus, left)
+    budget[0] -= len(splits)
     best = None
     for split in splits:
         stock = dict(problem.stock)
         stock.update({(node, sku): cap for sku, cap in zip(skus, split)})
-        found = solve(replace(problem, stock=stock, node_units=rest), require_node)
+        sub = replace(problem, stock=stock, node_units=rest)
+        found = _within_capacity(sub, require_node, budget) if rest else _solve(sub, require_node)
         if found is not None and (best is None or _better(problem, found, best)):
             best = found
     if best is not None and not exact:
         best = best._replace(exact=False)
     return best
+
+
+def _likely_shares(problem: Problem, plan: Plan, node: str, skus: list[str], left: int) -> list[tuple[int, ...]]:
+    """Shares of `node`'s capacity left worth a search when every way is too
+    many: first what the node must ship of each sku because the other
+    candidates lack it, the rest in proportion to what the plan without the
+    capacity took there; then none at all (the others ship everything)."""
+    used = {sku: 0 for sku in skus}
+    sku_of = {ln.index: ln.sku for ln in problem.lines}
+    for shipment in plan.shipments:
+        if shipment.node == node:
+            for index, qty in shipment.lines:
+                used[sku_of[index]] += qty
+    need = []
+    for sku in skus:
+        wanted = sum(ln.qty for ln in problem.lines if ln.sku == sku)
+        elsewhere = sum(problem.stock.get((n, sku), 0) for n in
+                        {c.node for c in problem.candidates if c.node != node and sku_of.get(c.line) == sku
+                         and problem.carriers.get(c.node)})
+        need.append(min(problem.stock[node, sku], max(0, wanted - elsewhere)))
+    shares = []
+    if sum(need) <= left:
+        more = [max(0, used[sku] - n) for sku, n in zip(skus, need)]
+        extra = _scaled(more, left - sum(need)) if sum(more) > left - sum(need) else tuple(more)
+        shares.append(tuple(min(problem.stock[node, sku], n + e) for sku, n, e in zip(skus, need, extra)))
+    none = tuple(0 for _ in skus)
+    if none not in shares:
+        shares.append(none)
+    return shares
 
 
 def _without_units(problem: Problem) -> Problem:

@@ -62,9 +62,10 @@ class _OneLine:
 
     @classmethod
     def of(cls, problem) -> "_OneLine":
-        if cls._last[0] is not problem:
-            cls._last = (problem, cls(problem))
-        return cls._last[1]
+        last = cls._last            # read once: another thread may set it meanwhile
+        if last[0] is not problem:
+            last = cls._last = (problem, cls(problem))
+        return last[1]
 
     def __init__(self, problem):
         self.problem = problem

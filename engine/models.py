@@ -230,6 +230,14 @@ class Order(_Model):
     lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=MAX_LINES)
     tags: tuple[str, ...] = ()
 
+    @field_validator("created_at")
+    @classmethod
+    def _created_in_range(cls, value: dt.datetime | None) -> dt.datetime | None:
+        # year 1 or 9999 overflow when moved to another timezone (a 500, not a decision)
+        if value is not None and not 1900 <= value.year <= 9000:
+            raise ValueError("a time between the years 1900 and 9000")
+        return value
+
     @field_validator("pickup_node")
     @classmethod
     def _pickup_has_node(cls, value: str | None, info: ValidationInfo) -> str | None:

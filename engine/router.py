@@ -241,9 +241,10 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
             alloc.explain_infeasible(problem)
         if not candidates:
             reason = _nothing_can_ship(situation, blocked)
-        elif capped and alloc.solve(replace(problem, stock={**usable, **capped}, node_units=None)):
+        elif (capped or node_units) and alloc.solve(replace(problem, stock={**usable, **capped},
+                                                             node_units=None)):
             # a plan exists when the nodes' capacity left is not counted
-            nodes = sorted({node_id for node_id, _ in capped})
+            nodes = sorted({node_id for node_id, _ in capped} | set(node_units))
             reason += (f" within the capacity left today at {', '.join(nodes)}")
         if route_to is not None:
             own = situation.node_reasons(blocked, set()).get(route_to)

@@ -75,3 +75,13 @@ def test_numbers_must_be_finite():
         ("nodes.0.lat", "Input should be a finite number")]
     assert problems(Order, {**ORDER, "ship_to": {"lat": 91, "lon": 0}}) == [
         ("ship_to.lat", "Input should be less than or equal to 90")]
+
+
+def test_created_at_far_outside_today_is_refused_at_its_field():
+    # year 1 overflowed when moved to the playbook's timezone: a 500 on POST /route
+    for stamp in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59-05:00"):
+        with pytest.raises(ValidationError) as refused:
+            Order.model_validate({"id": "Y-1", "created_at": stamp, "ship_to": {"state": "MA"},
+                                  "lines": [{"sku": "A", "qty": 1}]})
+        assert [(e["loc"], e["msg"]) for e in refused.value.errors()] == [
+            (("created_at",), "Value error, a time between the years 1900 and 9000")]

@@ -191,6 +191,29 @@ def test_capacity_left_is_named_when_it_is_why_an_order_is_held(seed):
                              "within the capacity left today at GARAGE, TX-DC")
 
 
+def test_capacity_across_items_is_named_when_it_holds_an_order():
+    # N has 3 of A and 3 of B but only 5 units of capacity left today: each item
+    # alone fits, both together do not, and no other node has them
+    network = engine.Network.model_validate({"nodes": [
+        {"id": "N", "kind": "warehouse", "lat": 39.75, "lon": -104.99, "state": "CO", "capacity": 100},
+        {"id": "M", "kind": "warehouse", "lat": 32.78, "lon": -96.80, "state": "TX"}],
+        "carriers": [{"id": "PC", "base": 6.0, "per_kg": 0.5, "per_1000km": 2.5, "km_per_day": 800}]})
+    catalog = engine.Catalog.model_validate({"items": [{"sku": "A", "weight": 1.0, "price": 10.0},
+                                                       {"sku": "B", "weight": 1.0, "price": 10.0}]})
+    view = engine.Stock()
+    view.levels.update({("N", "A"): [3, 0], ("N", "B"): [3, 0]})
+    view.used_today["N"] = 95
+    order = {"id": "CAP-2", "created_at": "2026-11-25T10:00:00-07:00",
+             "ship_to": {"country": "US", "state": "CO", "lat": 39.75, "lon": -104.99},
+             "lines": [{"sku": "A", "qty": 3}, {"sku": "B", "qty": 3}]}
+    got = engine.route(dsl.compile('playbook "p"\n'), network, catalog, view, order).to_json()
+    assert got["status"] == "held"
+    assert got["reason"] == ("cannot be served now: no combination of nodes has the stock for every line "
+                             "within the capacity left today at N")
+    view.used_today["N"] = 94                                    # 6 left: it fits
+    assert engine.route(dsl.compile('playbook "p"\n'), network, catalog, view, order).to_json()["status"] == "routed"
+
+
 def test_an_order_routed_to_a_node_that_cannot_ship_it_names_the_rule(seed):
     rulebook = dsl.compile(seed.playbook_path.read_text() + '\nrule "Seattle ships everything"\n'
                            '  when order.total > $0\n  then route to node "SEA-STORE"\n', "seed.playbook")
