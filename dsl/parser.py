@@ -108,7 +108,7 @@ def parse_partial(text: str | bytes, file: str = "<playbook>") -> tuple[n.Playbo
     depth_problem = _too_deep(tree, text, file)
     if depth_problem:
         return None, diagnostics + [depth_problem]
-    unreadable = tuple(_unreadable(text, file, begin, end) for begin, end in sorted(skipped))
+    unreadable = tuple(found for begin, end in sorted(skipped) for found in _unreadable(text, file, begin, end))
     return _Builder(file, text).playbook(tree, unreadable), diagnostics
 
 
@@ -358,10 +358,11 @@ def _broken_statement(text: str, offset: int, between: bool, first_rule: int) ->
     return begin, end
 
 
-def _unreadable(text: str, file: str, begin: int, end: int) -> n.Unreadable:
+def _unreadable(text: str, file: str, begin: int, end: int) -> list[n.Unreadable]:
     """What a skipped region was meant to be, so the checker does not report
     the consequences of one syntax error (a group that was never defined, a
-    playbook without a name) as more errors."""
+    playbook without a name) as more errors; and any group in it whose
+    keyword `group` is missing (`"stores" is nodes ...` at a line's start)."""
     chunk = text[begin:end]
     first = re.match(r'\s*([A-Za-z_]+)(?:\s+"([^"\n]*)")?', chunk)
     word = first.group(1).lower() if first else ""
@@ -375,7 +376,9 @@ def _unreadable(text: str, file: str, begin: int, end: int) -> n.Unreadable:
     start, stop = begin + lead, begin + len(chunk.rstrip())
     line, column = _position(text, start)
     end_line, end_column = _position(text, stop)
-    return n.Unreadable(kind, name, fields, n.Span(file, line, column, end_line, end_column))
+    span = n.Span(file, line, column, end_line, end_column)
+    groups = [match.group(1) for match in re.finditer(r'(?m)^[ \t]*"([^"\n]*)"[ \t]+is[ \t]+nodes?\b', chunk)]
+    return [n.Unreadable(kind, name, fields, span)] + [n.Unreadable("group", group, (), span) for group in groups]
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:

@@ -594,6 +594,16 @@ def test_what_a_skipped_statement_defines_draws_no_more_errors():
         ("rule", "s", (("order", "lane"),), (6, 1, 8))]
 
 
+def test_a_group_without_its_keyword_is_one_error():
+    # `group` left out: the skipped line still defines "stores", so its use is not reported
+    text = ('playbook "t"\n"stores" is nodes where node.kind is store\n'
+            'rule "r"\n  when node in group "stores"\n  then exclude node\n')
+    diagnostics = dsl.check(text, "t.playbook")
+    assert [(d.line, d.column) for d in diagnostics] == [(2, 1)]
+    playbook, _ = p.parse_partial(text, "t.playbook")
+    assert [(u.kind, u.name) for u in playbook.unreadable] == [("header", "t"), ("group", "stores")]
+
+
 def test_a_setting_word_taken_as_a_value_does_not_start_a_statement():
     # `timezone` on the next line is read as the value the group's condition
     # is missing; the group and that line are one mistake, and the group is
