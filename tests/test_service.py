@@ -350,3 +350,22 @@ def test_orders_stored_with_the_hash_of_the_body_as_sent_still_match_their_retri
     assert service.place(ORDER) == ({"status": "held"}, False)
     with pytest.raises(Conflict):        # such a row matches a retry sent to the letter, not one spelled otherwise
         service.place(dict(ORDER, pickup_node=None))
+
+
+def test_orders_placed_never_take_a_node_past_its_capacity_today(service):
+    # GA-DC may ship 5 units today; the orders placed count against it as they are reserved
+    body = json.loads(demo_file("network.json"))
+    for node in body["nodes"]:
+        if node["id"] == "GA-DC":
+            node["capacity"] = 5
+    service.put_network(Network.model_validate(body), "test")
+    first, _ = service.place(ORDER)                                        # 2 bottles from GA-DC
+    assert [s["node"] for s in first["shipments"]] == ["GA-DC"]
+    second, _ = service.place({**ORDER, "id": "SVC-2", "lines": [{"sku": "BOTTLE-1L", "qty": 4}]})
+    from_ga = sum(line["qty"] for s in second["shipments"] if s["node"] == "GA-DC" for line in s["lines"])
+    assert second["status"] == "routed" and from_ga <= 3
+    assert sum(line["qty"] for s in second["shipments"] for line in s["lines"]) == 4
+    if from_ga == 0:
+        assert second["nodes"]["GA-DC"].endswith("; it can ship 3 more units today (capacity)")
+    today = service.store.conn.execute("SELECT units FROM day_units WHERE node = 'GA-DC'").fetchone()[0]
+    assert today <= 5
