@@ -383,16 +383,17 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
                 firing = Firing(rule, row[0])
                 firings.append(firing)
                 if cr.changes:
-                    guard(firings, chain, firing)
-                    chained += 1
-                    if apply_change(firing, base):
+                    changed = apply_change(firing, base)
+                    guard(firings, chain, firing, changed)
+                    chained += changed
+                    if changed:
                         for key in cr.written:
                             for reader in comp.readers.get(key, ()):
                                 settled[reader] = False
                         restart = True
                         break
                 elif len(firings) > max_firings or chained > max_chain:
-                    guard(firings, chain, firing)
+                    guard(firings, chain, firing, False)
             if restart:
                 break
             settled[position] = True

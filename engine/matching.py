@@ -194,8 +194,9 @@ class Agenda:
         self.fired.add((rule.index, entity.id))
         firing = Firing(rule, entity)
         self.firings.append(firing)
-        guard(self.firings, self.chain, firing)
-        return changes_facts(rule) and apply_change(firing, self.base)
+        changed = changes_facts(rule) and apply_change(firing, self.base)
+        guard(self.firings, self.chain, firing, changed)
+        return changed
 
 
 def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
@@ -222,8 +223,11 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
     return agenda.firings
 
 
-def guard(firings: list[Firing], chain: Counter, firing: Firing) -> None:
-    if changes_facts(firing.rule):
+def guard(firings: list[Firing], chain: Counter, firing: Firing, changed: bool) -> None:
+    """Stop an order whose firings changed its facts more than MAX_CHAIN
+    times (`changed`: this firing did; a tag the order already has changes
+    nothing), or that fired more than MAX_FIRINGS times in all."""
+    if changed:
         chain[firing.rule.name] += 1
     if sum(chain.values()) > MAX_CHAIN:
         names = tuple(name for name, _ in chain.most_common(5))

@@ -271,6 +271,16 @@ def test_no_loop_error_at_the_limit(monkeypatch):
     assert len(run_rules(book, base)) == 3
 
 
+def test_firings_that_change_nothing_do_not_count_towards_the_loop_guard(monkeypatch):
+    # a tag rule on many candidates: only its first firing changes the order (a large
+    # order on a large network fired it ~12,000 times and was refused as a "rule loop")
+    monkeypatch.setattr(matching, "MAX_CHAIN", 3)
+    book = rulebook('rule "Note stores"\n  when node.kind is store\n  then tag order "from-store"\n')
+    base = facts({}, [{}], [(0, f"S{i}", {"node.kind": "store"}) for i in range(6)])
+    assert len(run_rules(book, base)) == 6
+    assert base.order["order.tags"] == frozenset({"from-store"})
+
+
 def test_too_many_firings_in_all(monkeypatch):
     monkeypatch.setattr(matching, "MAX_FIRINGS", 4)
     book = rulebook('rule "Look at every store"\n  when node.kind is store\n  then penalize node by $1\n')
