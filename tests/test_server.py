@@ -16,6 +16,7 @@ import json
 import re
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -412,6 +413,22 @@ def test_cancel_releases_the_reservation(server):
     error_body(server.http.post("/orders/NO-SUCH-ORDER/cancel"), 404, "order_id")
     assert stock_row(server.db, "KC-DC", "T-CANCEL") == (6, 0)
     assert query(server.db, "SELECT action FROM audit WHERE subject = 'CA-1'") == [("cancel order",)]
+
+
+def test_an_order_id_with_a_slash_can_be_read_cancelled_and_shipped(server):
+    # ids are free text: one with "/", "?" or "#" is written percent-encoded in the path
+    add_item(server, "T-SLASH", {"KC-DC": 6})
+    for order_id, then in (("a/b?c#d", "cancel"), ("PO/2026/7", "ship")):
+        placed = server.http.post("/orders", json=order(order_id, ("T-SLASH", 1)))
+        assert placed.status_code == 201, placed.text
+        path = "/orders/" + quote(order_id, safe="")
+        stored = server.http.get(path)
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["order_id"] == order_id
+        done = server.http.post(f"{path}/{then}")
+        assert done.status_code == 200, done.text
+        assert done.json()["order_id"] == order_id
+    assert stock_row(server.db, "KC-DC", "T-SLASH") == (5, 0)
 
 
 def test_a_held_order_cancelled_twice_released_nothing_both_times(server):
