@@ -6,6 +6,7 @@ probably not meant (conflicting settings, rules that can never fire).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import unicodedata
 import zoneinfo
@@ -459,7 +460,6 @@ class _Checker:
                    f"{f.DESCRIBE.get(kind, kind)} such as {f.EXAMPLE.get(kind, '...')}")
 
     def check_date(self, value: n.Literal) -> None:
-        import datetime as dt
         try:
             dt.date.fromisoformat(str(value.value))
         except ValueError as error:
@@ -621,7 +621,6 @@ def _bounds(values: tuple[n.Value, ...]) -> tuple:
     if values[0].kind == values[1].kind == "money" and values[0].unit != values[1].unit:
         return None, None     # two currencies: an error of its own
     if all(v.kind == "date" for v in values):
-        import datetime as dt
         try:
             return tuple(dt.date.fromisoformat(str(v.value)) for v in values)
         except ValueError:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dsl.compiler import Rulebook
 from . import fastmatch
 from .facts import _load, _node_facts, _nodes_with_reasons
-from .router import _capacity_left as _left
+from .router import capacity_left
 from .models import Network
 from .stock import Stock
 
@@ -69,7 +69,7 @@ def decides_alike(rulebook: Rulebook, network: Network, before: Stock, after: St
         if (old >= 1.0) != (new >= 1.0):
             return False
         # the capacity left caps what the node may ship of the order
-        left_old, left_new = _capacity_left(node, old), _capacity_left(node, new)
+        left_old, left_new = capacity_left(node.capacity, old), capacity_left(node.capacity, new)
         if left_old != left_new and (units is None or min(left_old, left_new) < units):
             return False
         if comp is None:
@@ -82,7 +82,3 @@ def decides_alike(rulebook: Rulebook, network: Network, before: Stock, after: St
                 if bool(test(None, None, old_facts)) != bool(test(None, None, new_facts)):
                     return False
     return True
-
-
-def _capacity_left(node, load: float) -> int:
-    return _left({"node.capacity": node.capacity, "node.load": load})

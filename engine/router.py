@@ -214,7 +214,8 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         units = max(0, stock.available(c.node, sku) - keep)
         if c.node not in left:
             # the capacity left matters only when the order could use more (engine.recheck relies on it)
-            room = _capacity_left(situation.base.nodes[c.node])
+            facts = situation.base.nodes[c.node]
+            room = capacity_left(facts["node.capacity"], facts["node.load"])
             left[c.node] = room if room is not None and room < order_units else None
         if left[c.node] is not None and left[c.node] < units:
             capped[c.node, sku] = units         # what it has, kept for the held reason
@@ -262,13 +263,12 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
     return Decision(order.id, "routed", shipments=shipments, nodes=reasons, **common)
 
 
-def _capacity_left(facts: dict) -> int | None:
+def capacity_left(capacity: int | None, load: float) -> int | None:
     """Units a node can still ship today: its capacity less the share
     already used (node.load); None when it has no capacity."""
-    capacity = facts["node.capacity"]
     if not capacity:
         return None
-    return max(0, math.floor(capacity * (1.0 - facts["node.load"]) + 1e-6))
+    return max(0, math.floor(capacity * (1.0 - load) + 1e-6))
 
 
 def _lanes(network: Network, situation: Situation, verdict: Verdict) -> dict[str, tuple]:
