@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from . import allocator as alloc
 from ._search import EPS, INF, pick_carrier
-from .decision import money
+from .decision import cents, money
 
 EXACT_NODES = 12        # eligible unused nodes compared exactly on any order
 SHORTCUTS = True        # False: one full forced search per node, as before (differential tests)
@@ -243,8 +243,10 @@ def estimate(problem, plan, eligible: list[str], avoid_notes: dict[str, str], th
                                 f"day{'s' if slower != 1 else ''} slower")
                 continue
         delta = value - plan.value
-        out[node_id] = (f"not chosen: shipping {sku_of[index]} from it instead costs "
-                        f"{money(max(delta, 0.0), currency)} more")
+        rounded = cents(delta)
+        more = f"{money(delta, currency)} more" if rounded > 0 else \
+            f"{money(-delta, currency)} less" if rounded < 0 else "the same to the cent"
+        out[node_id] = f"not chosen: shipping {sku_of[index]} from it instead costs {more}"
     return out
 
 

@@ -49,9 +49,10 @@ class Verdict:
     avoided: dict[tuple[int, str], Why] = field(default_factory=dict)
     adjust: dict[tuple[int, str], float] = field(default_factory=lambda: defaultdict(float))
     keep: dict[tuple[str, str], int] = field(default_factory=dict)          # (node, sku) -> units
+    kept_by: dict[tuple[str, str], Why] = field(default_factory=dict)      # (node, sku) -> first keep rule
     allow_vendors: set[int] = field(default_factory=set)                    # line indexes or ALL_LINES
     allow_transit: set[int] = field(default_factory=set)
-    overridden: dict[int, str] = field(default_factory=dict)                # firing number -> winner
+    overridden: dict[tuple[int, int], str] = field(default_factory=dict)    # (firing number, note) -> winner
     notes: dict[int, list[str]] = field(default_factory=dict)               # firing number -> effect texts
 
 
@@ -66,7 +67,7 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
     verdict = Verdict(settings.objective, settings.day_value, settings.split_penalty,
                       settings.max_shipments)
     words = partial(_words, currency=settings.currency)
-    winners: dict[str, tuple[tuple[int, int], int, Effect]] = {}
+    winners: dict[str, tuple[tuple[int, int], int, Effect, int]] = {}
     keep_by_rule: dict[tuple[int, str, str], int] = {}
     node_facts = None
     for number, firing in enumerate(firings):
@@ -92,16 +93,18 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
                 slot = "route" if kind.startswith("route") else kind
                 rank = (rule.priority, rule.index)
                 previous = winners.get(slot)
+                # the setting's own words are overridden, not the rule's other actions
                 if previous is None or rank >= previous[0]:
                     if previous is not None:
-                        verdict.overridden[previous[1]] = rule.name
-                    winners[slot] = (rank, number, effect)
+                        verdict.overridden[previous[1], previous[3]] = rule.name
+                    winners[slot] = (rank, number, effect, len(texts))
                 else:
-                    verdict.overridden[number] = firings[previous[1]].rule.name
+                    verdict.overridden[number, len(texts)] = firings[previous[1]].rule.name
                 texts.append(effect.text)
             elif kind == "keep":
                 key = (rule.index, entity.node, skus[line])
                 keep_by_rule[key] = max(keep_by_rule.get(key, 0), int(effect.amount))
+                verdict.kept_by.setdefault((entity.node, skus[line]), why)
                 units = "unit" if int(effect.amount) == 1 else "units"
                 texts.append(f"keep {int(effect.amount)} {units} of {skus[line]} at {entity.node}"
                              + (f": {effect.reason}" if effect.reason else ""))
@@ -145,7 +148,7 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
                 texts.append(effect.text)
     for (_, node_id, sku), units in keep_by_rule.items():
         verdict.keep[(node_id, sku)] = verdict.keep.get((node_id, sku), 0) + units
-    for slot, (_, number, effect) in winners.items():
+    for slot, (_, number, effect, _) in winners.items():
         rule = firings[number].rule
         if slot == "optimize":
             verdict.objective = effect.target

@@ -18,7 +18,7 @@ from dsl.compiler import Rulebook
 from . import allocator as alloc
 from . import compare, fastmatch
 from . import geo, limits
-from .decision import Decision, Shipment, ShipmentLine, TraceEntry, money
+from .decision import Decision, Shipment, ShipmentLine, TraceEntry, cents, money
 from .effects import ALL_LINES, Verdict, applies, decide
 from .facts import OrderError, Situation, gather
 from .matching import RuleLoopError, run_rules
@@ -206,12 +206,21 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         adjust = verdict.adjust.get((line, node_id), 0.0) + verdict.adjust.get((ALL_LINES, node_id), 0.0) \
             if node_id in adjusted_nodes else 0.0
         candidates.append(_new(alloc.Candidate, (line, node_id, avoided, adjust)))
-    usable, left, capped = {}, {}, {}
+    usable, left, capped, kept_back = {}, {}, {}, set()
     order_units = sum(line.qty for line in situation.lines)
     for c in candidates:
         sku = situation.lines[c.line].sku
         keep = verdict.keep.get((c.node, sku), 0)
-        units = max(0, stock.available(c.node, sku) - keep)
+        available = stock.available(c.node, sku)
+        units = max(0, available - keep)
+        if keep and not units:          # a keep rule holds back every unit it has
+            kept_back.add(c)
+            why = verdict.kept_by[c.node, sku]
+            blocked.setdefault(c.node, []).append(
+                f"its {available} unit{'s' if available != 1 else ''} of {sku} "
+                f"{'are' if available != 1 else 'is'} kept back by {why.cite()}"
+                + (f": {why.reason}" if why.reason else ""))
+            continue
         if c.node not in left:
             # the capacity left matters only when the order could use more (engine.recheck relies on it)
             facts = situation.base.nodes[c.node]
@@ -221,6 +230,8 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
             capped[c.node, sku] = units         # what it has, kept for the held reason
             units = left[c.node]
         usable[(c.node, sku)] = units
+    if kept_back:
+        candidates = [c for c in candidates if c not in kept_back]
     # a node's capacity left binds across lines only when it is less than what
     # the node could ship of two or more of the order's skus together
     together: dict[str, list[int]] = {}
@@ -328,11 +339,23 @@ def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str],
             out[node_id] = f"not chosen: {slower} day{'s' if slower != 1 else ''} slower than {than}"
             continue
         delta = other.value - plan.value
-        out[node_id] = f"not chosen: {money(max(delta, 0.0), currency)} more than {than}" + \
-            _breakdown(problem, plan, other, delta, currency)
+        more = _difference(delta, than, currency)
+        out[node_id] = f"not chosen: {more}" + _breakdown(problem, plan, other, delta, currency)
     for node_id in sorted({c.node for c in problem.candidates} - used - set(out)):
         out[node_id] = "not chosen: more costly than " + than
     return out
+
+
+def _difference(delta: float, than: str, currency: str | None) -> str:
+    """"$2.01 more than TX-DC"; a near tie "costs the same as TX-DC to the
+    cent"; "$3.00 less than …" only when the chosen plan is not the best
+    (a large order's heuristic plan), said as it is."""
+    rounded = cents(delta)
+    if rounded > 0:
+        return f"{money(delta, currency)} more than {than}"
+    if rounded < 0:
+        return f"{money(-delta, currency)} less than {than}"
+    return f"costs the same as {than} to the cent"
 
 
 def _breakdown(problem, plan, other, delta: float, currency: str | None = None) -> str:
@@ -342,6 +365,8 @@ def _breakdown(problem, plan, other, delta: float, currency: str | None = None) 
     split = problem.split_penalty * (len(other.shipments) - len(plan.shipments))
     days = problem.day_value * (other.days - plan.days) if problem.objective == "balanced" else 0.0
     rules = delta - shipping - split - days
+    if -0.005 < split < 0.005 and -0.005 < days < 0.005 and -0.005 < rules < 0.005:
+        return ""               # all shipping (the common case; said without a breakdown)
     parts = [(label, amount) for label, amount in (("shipping", shipping), ("split penalty", split),
                                                    ("delivery days", days), ("rule penalties", rules))
              if abs(amount) >= 0.005]
@@ -376,9 +401,12 @@ def _trace(order_id: str, firings, verdict: Verdict, situation: Situation) -> tu
     entries = []
     for number, firing in enumerate(firings):
         rule, entity = firing.rule, firing.entity
-        effect = "; ".join(verdict.notes.get(number, ())) or "fired"
-        if number in verdict.overridden:
-            effect += f' (overridden by rule "{verdict.overridden[number]}")'
+        notes = verdict.notes.get(number, ())
+        if verdict.overridden:
+            notes = [text + (f' (overridden by rule "{verdict.overridden[number, at]}")'
+                             if (number, at) in verdict.overridden else "")
+                     for at, text in enumerate(notes)]
+        effect = "; ".join(notes) or "fired"
         sku = situation.lines[entity.line].sku if entity.line is not None else None
         entries.append(TraceEntry(rule.name, rule.file, rule.line, order_id, effect, sku, entity.node))
     return tuple(entries)

@@ -214,6 +214,23 @@ def test_capacity_across_items_is_named_when_it_holds_an_order():
     assert engine.route(dsl.compile('playbook "p"\n'), network, catalog, view, order).to_json()["status"] == "routed"
 
 
+def test_a_node_as_cheap_as_the_chosen_one_is_not_told_it_costs_more():
+    # two warehouses at the same spot with the same costs: the tie goes to the first id
+    network = engine.Network.model_validate({"nodes": [
+        {"id": "EAST", "kind": "warehouse", "lat": 39.75, "lon": -104.99, "state": "CO"},
+        {"id": "WEST", "kind": "warehouse", "lat": 39.75, "lon": -104.99, "state": "CO"}],
+        "carriers": [{"id": "PC", "base": 6.0, "per_kg": 0.5, "per_1000km": 2.5, "km_per_day": 800}]})
+    catalog = engine.Catalog.model_validate({"items": [{"sku": "A", "weight": 1.0, "price": 10.0}]})
+    view = engine.Stock()
+    view.levels.update({("EAST", "A"): [3, 0], ("WEST", "A"): [3, 0]})
+    order = {"id": "TIE-1", "created_at": "2026-11-25T10:00:00-07:00",
+             "ship_to": {"country": "US", "state": "CO", "lat": 39.0, "lon": -105.5},
+             "lines": [{"sku": "A", "qty": 1}]}
+    got = engine.route(dsl.compile('playbook "p"\n'), network, catalog, view, order).to_json()
+    assert [s["node"] for s in got["shipments"]] == ["EAST"]
+    assert got["nodes"] == {"WEST": "not chosen: costs the same as EAST to the cent"}
+
+
 def test_an_order_routed_to_a_node_that_cannot_ship_it_names_the_rule(seed):
     rulebook = dsl.compile(seed.playbook_path.read_text() + '\nrule "Seattle ships everything"\n'
                            '  when order.total > $0\n  then route to node "SEA-STORE"\n', "seed.playbook")
@@ -238,6 +255,30 @@ def test_explanations_speak_the_playbooks_currency(seed):
     assert "penalize node DEN-STORE by 3.00 EUR" in [entry["effect"] for entry in got["trace"]]
     assert any(w.startswith("not chosen: ") and " EUR more than " in w for w in got["nodes"].values())
     assert f"{got['cost']:,.2f} EUR in all" in engine.explain(decision)
+
+
+def test_only_the_overridden_setting_of_a_rule_is_marked_overridden(seed):
+    text = ('playbook "Overrides"\n\n'
+            'rule "Fast and whole"\n  when order.total > $0\n  then optimize speed\n'
+            '  and ship complete\n\n'
+            'rule "Cheap wins"\n  priority 10\n  when order.total > $0\n  then optimize cost\n')
+    got = engine.route(dsl.compile(text, "overrides.playbook"), seed.network, seed.catalog, seed.stock(),
+                       SEED_SCENARIOS[0]["order"]).to_json()
+    effects = {entry["rule"]: entry["effect"] for entry in got["trace"]}
+    assert effects["Fast and whole"] == 'optimize speed (overridden by rule "Cheap wins"); ship complete'
+    assert effects["Cheap wins"] == "optimize cost"
+    assert got["objective"] == "cost"
+
+
+def test_a_node_whose_units_a_keep_rule_holds_back_says_so(seed):
+    # Chicago has 12 parkas; the rule keeps 20 there, so none can ship
+    rulebook = dsl.compile(seed.playbook_path.read_text() + '\nrule "Chicago safety stock"\n'
+                           '  when node.id is "CHI-HUB"\n  then keep 20 units because "safety stock"\n',
+                           "seed.playbook")
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), SEED_SCENARIOS[0]["order"]).to_json()
+    assert got["status"] == "routed"
+    assert got["nodes"]["CHI-HUB"] == ('its 12 units of PARKA-M-RED are kept back by rule "Chicago safety stock" '
+                                       '(seed.playbook:66): safety stock')
 
 
 def test_held_pickup_says_why_at_the_pickup_node(seed):
