@@ -459,9 +459,7 @@ class Service:
                                           "WHERE state = 'active' GROUP BY node"), ids, "node", "nodes")
         active = conn.execute("SELECT text FROM playbooks WHERE active = 1").fetchone()
         if active is not None:
-            known = KnownIds.of(network)
-            problems += [{"loc": f"playbook line {d.line}", "msg": f"the active playbook: {d.message}"}
-                         for d in dsl.check(active[0], "playbook", known) if d.severity == "error"]
+            problems += _misfits(active[0], KnownIds.of(network), "the active playbook")
         if problems:
             raise Conflict("the new network does not fit what is live: " + problems[0]["msg"], problems)
 
@@ -493,8 +491,17 @@ class Service:
         return {"version": version, "name": rulebook.name, "diagnostics": diagnostics}, created
 
     def activate(self, version: str, actor: str | None) -> dict:
+        """Make a stored version live, unless it names nodes or carriers the
+        network has lost since it was stored (409, nothing changed)."""
         self.rulebook(version)          # compiles: a stored version always checks clean
         with self.store.write() as conn:
+            row = self.store.playbook(version, conn)
+            known = self._known_ids()
+            if row is not None and known is not None:
+                problems = _misfits(row["text"], known)
+                if problems:
+                    raise Conflict(f"playbook {version} does not fit the network: " + problems[0]["msg"],
+                                   problems)
             self.store.activate(conn, version, actor)
         return {"active": version}
 
@@ -726,6 +733,12 @@ def _one_row_each(counts: list[tuple[str, str, int]]) -> None:
 
 def _at(loc: str, msg: str) -> list[dict]:
     return [{"loc": loc, "msg": msg}]
+
+
+def _misfits(text: str, known: KnownIds, label: str | None = None) -> list[dict]:
+    """The errors of checking playbook `text` against a network's ids, as 409 details."""
+    return [{"loc": f"playbook line {d.line}", "msg": f"{label}: {d.message}" if label else d.message}
+            for d in dsl.check(text, "playbook", known) if d.severity == "error"]
 
 
 def _stranded(reserved, kept: set[str], what: str, loc: str) -> list[dict]:

@@ -80,6 +80,20 @@ def test_a_node_the_live_playbook_names_cannot_be_dropped(service):
     service.put_network(demo_network(drop="MSP-STORE"), "test")             # not named: fine
 
 
+def test_a_stored_version_that_names_a_dropped_node_cannot_be_activated(service):
+    demo_version = service.store.query("SELECT version FROM playbooks WHERE active = 1")[0]["version"]
+    plain, _ = service.add_playbook('playbook "Plain"\n', "test")
+    service.activate(plain["version"], "test")
+    service.put_network(demo_network(drop="BOS-STORE"), "test")     # the live playbook does not name it
+    with pytest.raises(Conflict) as refused:
+        service.activate(demo_version, "test")
+    unknown = 'unknown node "BOS-STORE"; did you mean "MSP-STORE"?'
+    assert refused.value.details == [{"loc": "playbook line 11", "msg": unknown}]
+    assert str(refused.value) == f"playbook {demo_version} does not fit the network: {unknown}"
+    active = service.store.query("SELECT version FROM playbooks WHERE active = 1")
+    assert [row["version"] for row in active] == [plain["version"]]     # nothing changed
+
+
 def test_a_network_in_another_currency_is_warned_about(service):
     # Steve does not convert amounts: a playbook in euros on a dollar network is told so,
     # as a warning (a network that leaves out `currency` means USD); nothing is refused
