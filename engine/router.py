@@ -19,7 +19,7 @@ from . import allocator as alloc
 from . import compare, fastmatch
 from . import geo, limits
 from .decision import Decision, Shipment, ShipmentLine, TraceEntry, cents, money
-from .effects import ALL_LINES, Verdict, applies, decide
+from .effects import ALL_LINES, Verdict, Why, applies, decide
 from .facts import OrderError, Situation, gather
 from .matching import RuleLoopError, run_rules
 from .models import Catalog, Network, Order
@@ -86,7 +86,7 @@ def _route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
         except ValidationError as error:
             order_id = order.get("id") if isinstance(order, dict) else None
             return Decision(str(order_id or ""), "error", playbook=playbook,
-                            errors=tuple(_validation_errors(error)))
+                            errors=tuple(validation_problems(error)))
     try:
         situation = gather(order, network, catalog, stock, rulebook.settings.timezone,
                            frozenset(live_nodes), now)
@@ -109,7 +109,8 @@ def _route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
         return Decision(order.id, "held", reason=reason, nodes=_all_unused(network, situation), **common)
     pickup = order.delivery == "pickup" or (verdict.route_to and verdict.route_to[0] == "<pickup>")
     if pickup:
-        return _pickup(order, network, stock, situation, common)
+        by = verdict.route_to[1] if verdict.route_to and verdict.route_to[0] == "<pickup>" else None
+        return _pickup(order, network, stock, situation, common, by)
     return _allocate(order, network, stock, situation, verdict, common)
 
 
@@ -132,10 +133,15 @@ def reserve(stock: Stock, decision: Decision) -> None:
 
 # ---- pickup ---------------------------------------------------------------------
 
-def _pickup(order: Order, network: Network, stock: Stock, situation: Situation, common) -> Decision:
+def _pickup(order: Order, network: Network, stock: Stock, situation: Situation, common,
+            by: Why | None = None) -> Decision:
     node_id = order.pickup_node
     node = network.node(node_id) if node_id else None
     problem = None
+    if not node_id:         # a rule routed a ship order to its pickup node (an order for pickup needs one)
+        problem = "the order names no pickup node (pickup_node)" + (f"; it is routed to its pickup node "
+                                                                    f"by {by.cite()}" if by else "")
+        return Decision(order.id, "held", reason=problem, nodes=_all_unused(network, situation), **common)
     if node is None:
         problem = f"pickup node {node_id!r} is not in the network"
     elif node.status != "live":
@@ -412,9 +418,12 @@ def _trace(order_id: str, firings, verdict: Verdict, situation: Situation) -> tu
     return tuple(entries)
 
 
-def _validation_errors(error: ValidationError) -> list[dict]:
-    out = []
-    for item in error.errors(include_url=False):
-        loc = ".".join(str(p) for p in item["loc"])
-        out.append({"loc": loc, "msg": item["msg"]})
-    return out
+def validation_problems(error: ValidationError, whole: str = "") -> list[dict]:
+    """pydantic's errors as [{"loc", "msg"}] (`whole`: the loc of an error
+    about the whole input). pydantic also reports a list as too short when
+    one of its items failed ("lines: at least 1 item ... not 0" beside
+    "lines.0.qty: ..."): only the item's error is true, so that one is left out."""
+    errors = error.errors(include_url=False)
+    failed_items = {tuple(e["loc"][:-i]) for e in errors for i in range(1, len(e["loc"]))}
+    return [{"loc": ".".join(str(p) for p in e["loc"]) or whole, "msg": e["msg"]}
+            for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_items)]

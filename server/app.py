@@ -30,6 +30,7 @@ from starlette.routing import Route
 
 from engine import limits
 from engine.models import Catalog, Network
+from engine.router import validation_problems
 from . import schemas
 from .metrics import Metrics
 from .service import NotLoaded, PlaybookRejected, Service
@@ -286,13 +287,7 @@ def _error(status: int, error: str, details=None, headers=None) -> JSONResponse:
 
 
 async def on_validation(request: Request, exc: ValidationError):
-    errors = exc.errors(include_url=False)
-    # pydantic also reports a list as too short when one of its items failed
-    # ("lines: at least 1 item ... not 0" beside "lines.0.qty: ..."): only the item's error is true
-    failed_items = {tuple(e["loc"][:-i]) for e in errors for i in range(1, len(e["loc"]))}
-    details = [{"loc": ".".join(str(p) for p in e["loc"]) or "body", "msg": e["msg"]}
-               for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in failed_items)]
-    return _error(422, "invalid request body", details)
+    return _error(422, "invalid request body", validation_problems(exc, whole="body"))
 
 
 async def on_store_error(request: Request, exc: StoreError):

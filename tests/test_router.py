@@ -113,6 +113,13 @@ def test_bad_orders_are_errors_not_exceptions(seed, change, loc, words):
     assert any(e["loc"] == loc and words in e["msg"] for e in got["errors"]), got["errors"]
 
 
+def test_a_bad_line_is_one_error_not_also_an_empty_order(seed):
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    order["lines"][0]["qty"] = 0
+    got = engine.route(seed.rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["errors"] == [{"loc": "lines.0.qty", "msg": "Input should be greater than or equal to 1"}]
+
+
 def test_zip_or_state_centre_when_no_coordinates(seed):
     order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
     order["ship_to"] = {"country": "US", "zip": "80202"}
@@ -290,6 +297,17 @@ def test_held_pickup_says_why_at_the_pickup_node(seed):
     assert got["reason"] == "pickup node DEN-STORE has 2 of PARKA-M-RED available, 3 wanted"
     assert got["nodes"]["DEN-STORE"] == got["reason"]
     assert {reason for node, reason in got["nodes"].items() if node != "DEN-STORE"} == {"not the pickup node"}
+    assert list(got["nodes"]) == [n.id for n in seed.network.nodes]
+
+
+def test_a_rule_routing_an_order_without_a_pickup_node_to_pickup_holds_it_saying_so(seed):
+    rulebook = dsl.compile('playbook "p"\n\nrule "Everything is click and collect"\n'
+                           '  then route to pickup node\n', "pickup.playbook")
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), SEED_SCENARIOS[0]["order"]).to_json()
+    assert got["status"] == "held"
+    assert got["reason"] == ('the order names no pickup node (pickup_node); it is routed to its pickup node by '
+                             'rule "Everything is click and collect" (pickup.playbook:3)')
+    assert got["nodes"]["TX-DC"] == "not used: the order is held"
     assert list(got["nodes"]) == [n.id for n in seed.network.nodes]
 
 
