@@ -57,12 +57,17 @@ def tests_in(condition: n.Condition | None) -> Iterable[n.Test]:
             stack.extend(reversed(item.operands))
 
 
-def rule_scope(rule: n.Rule) -> str:
-    scope = f.ORDER
+def _paths(rule: n.Rule) -> list[n.Path]:
+    """The facts a rule reads, in its conditions and its actions."""
     paths = [t.path for t in tests_in(rule.when)]
     paths += [v for t in tests_in(rule.when) for v in t.values if isinstance(v, n.Path)]
     paths += [a.value for a in rule.actions if isinstance(a.value, n.Path)]
-    for path in paths:
+    return paths
+
+
+def rule_scope(rule: n.Rule) -> str:
+    scope = f.ORDER
+    for path in _paths(rule):
         candidate = f.scope_of(path.parts[0])
         if f.SCOPE_RANK.get(candidate, 0) > f.SCOPE_RANK[scope]:
             scope = candidate
@@ -285,6 +290,8 @@ class _Checker:
             self.check_test(test)
         self.check_satisfiable(rule)
         scope = rule_scope(rule)
+        if any(path.parts[0].lower() not in f.FACTS for path in _paths(rule)):
+            scope = None        # not known: said once, at the unknown fact
         for action in rule.actions:
             self.check_action(action, rule, scope)
 
@@ -482,7 +489,7 @@ class _Checker:
                 return
 
     # ---- actions --------------------------------------------------------------------
-    def check_action(self, action: n.Action, rule: n.Rule, scope: str) -> None:
+    def check_action(self, action: n.Action, rule: n.Rule, scope: str | None) -> None:
         kind = action.kind
         self.note_money(action.amount)
         if kind in ("optimize", "split_penalty", "max_shipments") and action.span.column == 1 \
@@ -491,7 +498,7 @@ class _Checker:
             self.warning(action.span, f'`{words}` here is an action of rule "{rule.name}" (it applies only '
                          "when that rule fires); to set it for every order, move it before the first rule, "
                          "or indent it to show it belongs to the rule")
-        if kind in f.CANDIDATE_ACTIONS and scope != f.CANDIDATE:
+        if kind in f.CANDIDATE_ACTIONS and scope is not None and scope != f.CANDIDATE:
             verb = kind.split("_")[0]
             looks = "the order" if scope == f.ORDER else "order lines but no node"
             self.error(action.span, f"`{verb}` needs a node and an item, but this rule looks only at "

@@ -246,6 +246,12 @@ def test_candidate_action_in_order_scope(action, message):
     assert rule_problems('customer.tier is "VIP"', action) == [(4, 8, "error", message)]
 
 
+def test_a_misspelt_fact_is_one_error_not_two():
+    # the rule's scope is unknown once a fact is: no knock-on "looks only at the order"
+    assert rule_problems("nod.kind is store", "exclude node") == [
+        (3, 8, "error", 'unknown fact "nod"; did you mean "node"?')]
+
+
 def test_in_group_tests_a_node():
     text = 'playbook "t"\ngroup "g" is nodes "A"\n' + one_rule('order.total in group "g"').split("\n", 1)[1]
     assert problems(text) == [(4, 20, "error", '`in group` tests a node: write node in group "..."')]
