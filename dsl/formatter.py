@@ -23,8 +23,10 @@ Layout
   source joined them with `and`; both mean the same).
 - A line longer than 88 columns is broken, with continuation lines indented
   four spaces: a condition first before every `and` / `or` of its outermost
-  level, then, for lines still too long, before deeper `and` / `or` and
-  after the commas of value lists, as many items per line as fit. Node lists
+  level, then, for lines still too long, before deeper `and` / `or` (two
+  more spaces per level of nesting, so an `or` inside brackets does not read
+  as an outer one) and after the commas of value lists, as many items per
+  line as fit. Node lists
   of groups are filled the same way (broken after commas). Actions are
   never broken.
 - Keywords are written in lower case (`optimise`/`penalise` become
@@ -359,6 +361,15 @@ class _Formatter:
         if one_line > MAX_WIDTH and boolean_levels:
             outer = min(boolean_levels)
             hard = [f or level == outer for f, level in zip(forced, levels)]
+        outer = min(boolean_levels, default=0)
+
+        def indent_at(k: int) -> int:
+            """A continuation line that starts at segment k: two more spaces
+            per and/or nesting below the outermost, so that an `or` inside
+            brackets does not read as one of the outer level."""
+            level = levels[k - 1]
+            return CONTINUATION + 2 * (level - outer) if outer < level < _LIST_LEVEL else CONTINUATION
+
         groups: list[list[int]] = [[0]]
         for k in range(len(levels)):
             if hard[k]:
@@ -368,7 +379,7 @@ class _Formatter:
         rows: list[list[int]] = []
         for group in groups:
             row = [group[0]]
-            width = (item.indent if not rows else CONTINUATION) + len(segs[group[0]].text)
+            width = (item.indent if not rows else indent_at(group[0])) + len(segs[group[0]].text)
             for k in group[1:]:
                 if width + 1 + len(segs[k].text) <= MAX_WIDTH:
                     row.append(k)
@@ -376,11 +387,11 @@ class _Formatter:
                 else:
                     rows.append(row)
                     row = [k]
-                    width = CONTINUATION + len(segs[k].text)
+                    width = indent_at(k) + len(segs[k].text)
             rows.append(row)
         lines = []
         for number, row in enumerate(rows):
-            indent = item.indent if number == 0 else CONTINUATION
+            indent = item.indent if number == 0 else indent_at(row[0])
             lines.append(_Line(indent, " ".join(segs[k].text for k in row),
                                [segs[k] for k in row], item, number == 0))
         return lines

@@ -381,7 +381,7 @@ rule "r1"  # on the rule line
   when a is 1  # trailing after a test, before and
     # full line before `or`
     or (b is 2  # trailing after and
-    and c is 3)  # after the paren
+      and c is 3)  # after the paren
   then exclude node  # first action
   # before the second action
   and tag order "x"  # second action
@@ -399,6 +399,16 @@ rule "r3"
 
 # the end
 """
+
+
+def test_a_break_inside_brackets_is_indented_deeper_than_the_outer_ones():
+    text = ('playbook "F"\n\nrule "long"\n  when customer.tier is "VIP" or (order.total > $10 and order.channel is '
+            '"marketplace") and not (order.total < $1 or customer.orders > 3 or order.service is "express")\n'
+            '  then hold order because "check"\n')
+    assert assert_stable(text).splitlines()[3:6] == [
+        '  when customer.tier is "VIP"',
+        '    or (order.total > $10 and order.channel is "marketplace") and not (order.total < $1',
+        '        or customer.orders > 3 or order.service is "express")']
 
 
 def test_comments_in_every_position_pinned():
