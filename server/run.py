@@ -35,6 +35,7 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
             loaded = load_demo(store)
             say(f"Demo {'loaded into' if loaded else 'already present in'} {db}.")
         empty = store.is_empty()
+        catalog = None if empty else store.document("catalog")
     finally:
         store.close()
     os.environ["STEVE_DB"] = os.path.abspath(db)
@@ -52,12 +53,15 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
     if empty:
         say("The database is empty: PUT /network, PUT /catalog, PUT /stock and POST /playbooks, "
             "or start with --demo.")
-    else:
+    elif _sells(catalog, [line["sku"] for line in DEMO_ORDER["lines"]]):
         import json
         # /route is a dry run: it needs no token even when one is configured
         say("Try:\n  curl -s " + base + "/route -H 'Content-Type: application/json'"
             + " -d '" + json.dumps(DEMO_ORDER) + "'")
-    say(f"Steve is serving on {base} ({workers} worker{'s' if workers != 1 else ''}, database {db}); "
+    else:                           # a database of the user's own: the demo order would not route
+        say(f"Try:\n  curl -s {base}/health")
+    # uvicorn listens once its workers have started (a few seconds with several)
+    say(f"Steve is starting on {base} ({workers} worker{'s' if workers != 1 else ''}, database {db}); "
         "press Ctrl+C to stop.")
     try:
         uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
@@ -65,3 +69,9 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
     finally:
         if metrics_dir is not None:     # the workers' metric files die with the run
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _sells(catalog: dict | None, skus: list[str]) -> bool:
+    """True when the stored catalog has every one of `skus`."""
+    known = {item.get("sku") for item in (catalog or {}).get("items", ())}
+    return all(sku in known for sku in skus)

@@ -153,6 +153,19 @@ def test_start_up_says_it_runs_open_and_loaded_the_demo(server):
     assert "No token configured" in log
 
 
+def test_start_up_suggests_the_demo_order_only_where_it_would_route(fresh, tmp_path):
+    live = fresh("--demo")
+    assert '"sku": "JKT-RAIN-M"' in live.log()
+    catalog = live.http.get("/catalog").json()
+    catalog["items"] = [item for item in catalog["items"] if item["sku"] != "JKT-RAIN-M"]
+    assert live.http.put("/catalog", json=catalog).status_code == 200
+    live.stop()
+    again = fresh(db=live.db)                   # the user's own catalog now: no demo order to suggest
+    started = again.log()
+    assert "JKT-RAIN-M" not in started
+    assert f"Try:\n  curl -s http://127.0.0.1:{again.port}/health" in started
+
+
 def test_health_names_the_active_playbook(server):
     health = server.http.get("/health")
     assert health.status_code == 200
