@@ -7,6 +7,8 @@ the way (ignored) so that upstream systems can send richer documents.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from typing import Literal
 
 import functools
@@ -245,3 +247,19 @@ class Order(_Model):
         if info.data.get("delivery") == "pickup" and not value:
             raise ValueError("a pickup order needs pickup_node: the node where the customer collects it")
         return value
+
+
+def order_key(order: Order) -> str:
+    """What makes two orders with one id the same order: the order as Steve
+    reads it, before an arrival time is stamped, with the fields left at
+    their defaults left out — so `"pickup_node": null`, `"tags": []` or
+    `"delivery": "ship"` sent or not, key order, whitespace around text,
+    `240` or `240.0`, and keys Steve ignores make no difference, and a field
+    added to Order later (with a default) does not change the key of orders
+    stored before. A retry of POST /orders must repeat it (server.service).
+    The sha256 of the canonical JSON (sorted keys, no spaces), as
+    server.store.digest writes it: the keys of orders already stored depend
+    on these bytes."""
+    document = order.model_dump(mode="json", exclude_defaults=True)
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

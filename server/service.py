@@ -29,7 +29,7 @@ from engine.decision import Decision
 from engine.matching import holds
 from engine.metrics import compare, hidden_share, routed_figures, summarize
 from engine.geo import warm as locate_warm
-from engine.models import Catalog, Network, Order
+from engine.models import Catalog, Network, Order, order_key
 from engine.simulation import WhatIfError, changes, outcome, simulate
 from engine.stock import Stock
 from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, compact, digest, is_busy
@@ -769,16 +769,6 @@ def _prepared(body: dict) -> tuple[Order, str, str, dict]:
     stored = json.loads(order.model_dump_json())
     stored["_sent_hash"] = sent_hash
     return order, sent_hash, canonical(stored), body
-
-
-def order_key(order: Order) -> str:
-    """What a retry of POST /orders must repeat: the order as Steve reads
-    it, before the arrival time is stamped, with the fields left at their
-    defaults left out — so `"pickup_node": null`, `"tags": []` or `"delivery":
-    "ship"` sent or not, key order, whitespace around text, `240` or `240.0`,
-    and keys Steve ignores make no difference, and a field added to Order
-    later (with a default) does not change the key of orders stored before."""
-    return digest(order.model_dump(mode="json", exclude_defaults=True))
 
 
 def _stamped(order: Order) -> Order:

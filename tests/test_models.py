@@ -4,7 +4,7 @@ instead of letting pydantic's lax mode turn them into something else."""
 import pytest
 from pydantic import ValidationError
 
-from engine.models import Network, Order, StockRow
+from engine.models import Network, Order, StockRow, order_key
 
 ORDER = {"id": "M-1", "ship_to": {"zip": "80202"}, "lines": [{"sku": "A", "qty": 1}]}
 NODE = {"id": "N1", "lat": 39.7, "lon": -105.0}
@@ -85,3 +85,21 @@ def test_created_at_far_outside_today_is_refused_at_its_field():
                                   "lines": [{"sku": "A", "qty": 1}]})
         assert [(e["loc"], e["msg"]) for e in refused.value.errors()] == [
             (("created_at",), "Value error, a time between the years 1900 and 9000")]
+
+
+def test_order_key_is_the_order_as_steve_reads_it_with_the_bytes_of_keys_stored_before():
+    from server.store import digest
+    sent = {"id": "K-1", "created_at": "2026-11-25T10:15:00-05:00", "customer": {"tier": "regular"},
+            "ship_to": {"zip": "02108"}, "lines": [{"sku": "JKT-RAIN-M", "qty": 1}]}
+    # key order, 1.0, spaces around text, defaults sent, keys Steve ignores: the same order
+    spelled = {"note": "ignored", "tags": [], "pickup_node": None, "delivery": "ship",
+               **{k: sent[k] for k in reversed(list(sent))}, "id": " K-1 ",
+               "lines": [{"qty": 1.0, "sku": "JKT-RAIN-M", "price": None}]}
+    key = order_key(Order.model_validate(sent))
+    assert order_key(Order.model_validate(spelled)) == key
+    assert order_key(Order.model_validate({**sent, "lines": [{"sku": "JKT-RAIN-M", "qty": 2}]})) != key
+    assert order_key(Order.model_validate({k: v for k, v in sent.items() if k != "created_at"})) != key
+    # what POST /orders stored as body_hash before the key moved here (server.store.digest of the order)
+    order = Order.model_validate(sent)
+    assert key == digest(order.model_dump(mode="json", exclude_defaults=True)) == \
+        "45967c919435eae83bed7b465886f6a23867681466dc6a4c94111b4af25a8727"
