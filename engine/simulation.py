@@ -7,7 +7,10 @@ service would have decided them, and compare two runs order by order.
 The candidate is the change being tried (a playbook, and/or nodes switched
 on or off); the baseline is what happens today (another playbook, or the
 same one on the network as it is). Each run gets its own copy of the stock,
-so both start from the same units. Pure: no I/O.
+so both start from the same units.
+
+An order without created_at is read at one moment, `now`, the same for
+every order and both runs. Pure: no I/O, no clock (the caller gives `now`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,14 @@ class WhatIfError(ValueError):
     def __init__(self, problems: list[tuple[str, str]]):
         super().__init__("; ".join(f"{where}: {what}" for where, what in problems))
         self.problems = problems
+
+
+# ---- the orders a what-if replays -----------------------------------------------------------
+
+def moment_in(now: dt.datetime, timezone: str) -> dt.datetime:
+    """`now` as a moment: a time without an offset is read in the
+    playbook's timezone, as created_at is."""
+    return now.replace(tzinfo=ZoneInfo(timezone)) if now.tzinfo is None else now
 
 
 # ---- the network a what-if sees ------------------------------------------------------------
@@ -84,22 +95,25 @@ def time_ordered(orders: Sequence[Order], timezone: str) -> list[Order]:
 
 
 def replay(rulebook: Rulebook, network: Network, catalog, stock: Stock, orders: Iterable[Order], *,
-           live_nodes: Iterable[str] = (), progress: Progress | None = None) -> list[Decision]:
+           live_nodes: Iterable[str] = (), now: dt.datetime | None = None,
+           progress: Progress | None = None) -> list[Decision]:
     """Route the orders in the order given against one stock view, reserving
     each routed order's units before the next (the stock object is changed),
-    as engine.route_batch does. Node capacity (units promised today) starts
-    afresh on each new local day of the playbook's timezone."""
+    as engine.route_batch does. An order without created_at is routed as
+    placed at `now` (None: engine.route's own default, the time it is
+    routed). Node capacity (units promised today) starts afresh on each new
+    local day of the playbook's timezone."""
     zone = ZoneInfo(rulebook.settings.timezone)
     live = frozenset(live_nodes)
     decisions, day = [], None
     for number, order in enumerate(orders, start=1):
-        if order.created_at is not None:
-            moment = order.created_at
+        moment = order.created_at or now
+        if moment is not None:
             local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
             if day is not None and local.date() != day:
                 stock.used_today.clear()
             day = local.date()
-        decision = route(rulebook, network, catalog, stock, order, live_nodes=live)
+        decision = route(rulebook, network, catalog, stock, order, live_nodes=live, now=now)
         if decision.status == "routed":
             reserve(stock, decision)
         decisions.append(decision)
@@ -186,15 +200,26 @@ class Simulation:
     candidate: Run
     baseline: Run | None = None
     differences: list[dict] = field(default_factory=list)
+    now: dt.datetime | None = None                                  # when the orders without created_at were read
 
     @property
     def delta(self) -> dict | None:
         return compare(self.baseline.metrics, self.candidate.metrics) if self.baseline else None
 
+    @property
+    def untimed(self) -> int:
+        """How many of the orders replayed had no created_at (read at `now`)."""
+        return sum(1 for order in self.orders if order.created_at is None)
+
+    def now_text(self) -> str | None:
+        """The moment the orders without created_at were read at (ISO 8601),
+        or None when every order had its own time."""
+        return self.now.isoformat() if self.now is not None and self.untimed else None
+
     def to_json(self, limit: int | None = None) -> dict:
         """Metrics, deltas and the differing orders (at most `limit` of them)."""
         shown = self.differences if limit is None else self.differences[:limit]
-        out = {"orders": len(self.orders),
+        out = {"orders": len(self.orders), "now": self.now_text(),
                "candidate": dict(self.candidate.header(), metrics=self.candidate.metrics),
                "baseline": dict(self.baseline.header(), metrics=self.baseline.metrics) if self.baseline else None,
                "delta": self.delta, "differing": len(self.differences),
@@ -204,17 +229,25 @@ class Simulation:
 
 def simulate(candidate: Rulebook, network: Network, catalog, stock: Stock, orders: Sequence[Order], *,
              baseline: Rulebook | None = None, with_nodes: Iterable[str] = (),
-             without_nodes: Iterable[str] = (), progress: Progress | None = None) -> Simulation:
+             without_nodes: Iterable[str] = (), now: dt.datetime | None = None,
+             progress: Progress | None = None) -> Simulation:
     """Replay `orders` (in time order) with the candidate playbook on the
-    network changed by the node what-ifs. There is a baseline run when
-    there is something to compare with: `baseline` (another playbook) on
-    the network as it is, or else, when nodes are switched, the candidate
-    playbook on the network as it is. `stock` itself is not changed.
-    `progress` is called with the number of orders done so far (over both
-    runs)."""
+    network changed by the node what-ifs. There is a baseline run when there is something to
+    compare with: `baseline` (another playbook) on the network as it is, or
+    else, when nodes are switched, the candidate playbook on the network as
+    it is. Orders without created_at are read as placed at `now` in both
+    runs (a time without an offset is in the candidate's timezone); it is
+    needed when there are such orders (ValueError without it: the caller
+    reads the clock, once). `stock` itself is not changed. `progress` is
+    called with the number of orders done so far (over both runs).
+    Raises WhatIfError for unknown nodes."""
     with_nodes, without_nodes = tuple(with_nodes), tuple(without_nodes)
     changed, live = what_if_network(network, with_nodes, without_nodes)
     ordered = time_ordered(orders, candidate.settings.timezone)
+    if now is not None:
+        now = moment_in(now, candidate.settings.timezone)
+    elif any(order.created_at is None for order in ordered):
+        raise ValueError("some orders have no created_at: give now, the moment to read them at")
     if baseline is None and (with_nodes or without_nodes):
         baseline = candidate
     offset = 0
@@ -223,7 +256,8 @@ def simulate(candidate: Rulebook, network: Network, catalog, stock: Stock, order
         nonlocal offset
         start = offset
         tick = (lambda done: progress(start + done)) if progress else None
-        decisions = replay(rulebook, net, catalog, stock.copy(), ordered, live_nodes=live_nodes, progress=tick)
+        decisions = replay(rulebook, net, catalog, stock.copy(), ordered, live_nodes=live_nodes, now=now,
+                           progress=tick)
         offset += len(ordered)
         documents = [d.to_json() for d in decisions]
         metrics = summarize(documents, net, stock, live_nodes=live_nodes)
@@ -231,6 +265,6 @@ def simulate(candidate: Rulebook, network: Network, catalog, stock: Stock, order
 
     first = run(candidate, changed, live, with_nodes, without_nodes)
     if baseline is None:
-        return Simulation(ordered, first)
+        return Simulation(ordered, first, now=now)
     second = run(baseline, network, frozenset())
-    return Simulation(ordered, first, second, differences(second.documents, first.documents))
+    return Simulation(ordered, first, second, differences(second.documents, first.documents), now)

@@ -256,7 +256,7 @@ async def shadow_playbook(request: Request):
 async def simulate(request: Request):
     run = schemas.SimulateIn.model_validate(await body_json(request))
     return ok(await run_in_threadpool(service(request).simulate, run.orders, run.playbook, run.version,
-                                      run.against, run.with_nodes, run.without_nodes))
+                                      run.against, run.with_nodes, run.without_nodes, run.now))
 
 
 async def metrics(request: Request):

@@ -3,6 +3,7 @@ OpenAPI document generated from them."""
 
 from __future__ import annotations
 
+import datetime as dt
 from functools import cache
 from typing import Literal
 
@@ -67,7 +68,8 @@ class SimulateIn(_Body):
     (nothing reserved, nothing stored). The candidate is `playbook` (its
     text) or `version` (a stored one), by default the active playbook, with
     the node what-ifs; the baseline is `against` (a stored version or
-    playbook text), by default the active playbook, on the network as it is."""
+    playbook text), by default the active playbook, on the network as it is.
+    Orders without created_at are read at `now`."""
     # playbook texts exactly as sent (their versions are the sha256 of these bytes)
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
     playbook: str | None = Field(default=None, max_length=1_000_000, description="candidate playbook text")
@@ -78,6 +80,17 @@ class SimulateIn(_Body):
     orders: list[Order] = Field(min_length=1, max_length=5000)
     with_nodes: list[str] = Field(default=[], description="shadow or off nodes the candidate treats as live")
     without_nodes: list[str] = Field(default=[], description="nodes the candidate treats as off")
+    now: dt.datetime | None = Field(default=None, description="the time orders without created_at are read "
+                                    "as placed at, in both runs (without an offset: in the candidate's "
+                                    "timezone); default: when the request is handled")
+
+    @field_validator("now")
+    @classmethod
+    def _now_in_range(cls, value: dt.datetime | None) -> dt.datetime | None:
+        # as Order.created_at: year 1 or 9999 overflow when moved to another timezone
+        if value is not None and not 1900 <= value.year <= 9000:
+            raise ValueError("a time between the years 1900 and 9000")
+        return value
 
     @model_validator(mode="after")
     def _something_to_compare(self) -> "SimulateIn":
@@ -199,6 +212,8 @@ class DifferenceOut(BaseModel):
 
 class SimulateOut(BaseModel):
     orders: int
+    now: str | None = Field(description="the time the orders without created_at were read at (ISO 8601); "
+                                        "null when every order has created_at")
     candidate: RunOut
     baseline: RunOut | None
     delta: dict[str, float] | None

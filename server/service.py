@@ -533,13 +533,17 @@ class Service:
         return report
 
     def simulate(self, orders: list[Order], text: str | None, version: str | None, against: str | None,
-                 with_nodes: list[str], without_nodes: list[str] = ()) -> dict:
+                 with_nodes: list[str], without_nodes: list[str] = (), now: dt.datetime | None = None) -> dict:
         """What-if over posted orders against a copy of the current stock
         (reserving as it goes within the run, nothing stored). The candidate
         is `text` or the stored `version` (default: the active playbook)
         with the node what-ifs; the baseline is `against` (a stored version
         or playbook text; default: the active playbook) on the network as
-        it is. Metrics, deltas and the orders decided differently."""
+        it is. Orders without created_at are read at `now` (default: the
+        clock when the request is handled, read once for both runs).
+        Metrics, deltas and the orders decided differently."""
+        if now is None:
+            now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         candidate = self._candidate(text) if text is not None else \
             self._stored(version.strip(), "version") if version is not None else None
         baseline = None
@@ -553,9 +557,9 @@ class Service:
                 stock.levels[(node, sku)] = [on_hand, reserved]
             stock.used_today.update(self.store.units_today(conn, _today()))
         try:
-            result = simulate(candidate or live, network, catalog, stock, [_stamped(o) for o in orders],
+            result = simulate(candidate or live, network, catalog, stock, orders,
                               baseline=baseline or (live if candidate is not None else None),
-                              with_nodes=with_nodes, without_nodes=without_nodes)
+                              with_nodes=with_nodes, without_nodes=without_nodes, now=now)
         except WhatIfError as error:
             raise Invalid("the node what-ifs name nodes the network does not have",
                           [{"loc": loc, "msg": msg} for loc, msg in error.problems]) from None

@@ -3,6 +3,7 @@ function, and turns library errors into a clean message and exit code."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -35,6 +36,23 @@ def clean_errors(command=None, *, input_exit: int = EXIT_FAILED):
             click.echo(f"steve: the playbook has {dsl.summary(error.diagnostics)}", err=True)
             sys.exit(EXIT_FAILED)
     return wrapper
+
+
+class Moment(click.ParamType):
+    """An ISO-8601 time, 2026-11-25T10:15:00-05:00 (without an offset: in
+    the playbook's timezone), within the years orders may have."""
+    name = "time"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO-8601 time like 2026-11-25T10:15:00-05:00", param, ctx)
+        if not 1900 <= moment.year <= 9000:
+            self.fail(f"{value!r}: a time between the years 1900 and 9000", param, ctx)
+        return moment
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -154,6 +172,8 @@ def test_command(files, style):
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr [default: when a terminal].")
 @click.option("--show", default=20, show_default=True, type=click.IntRange(0),
               help="Differing orders shown in full (0: all).")
+@click.option("--now", type=Moment(), metavar="ISO-8601",
+              help="Read orders without created_at as placed at this time [default: when the command starts].")
 @clean_errors
 def simulate(**options):
     """Replay orders in time order with reservations and print the metrics;

@@ -10,7 +10,8 @@ import math
 from html import escape
 
 from engine.simulation import Simulation
-from .simulate import METRICS, Skipped, title, change_text, explanations, node_usage, outcome_text, value_text
+from .simulate import (METRICS, Skipped, title, change_text, explanations, node_usage, notes, outcome_text,
+                       value_text)
 
 REPORT_LIMIT = 500          # differing orders shown in full; the rest are counted
 COLOURS = {"baseline": "#8a94a6", "candidate": "#2f6fde"}
@@ -48,6 +49,7 @@ def render_html(result: Simulation, skipped: list[Skipped] = ()) -> str:
              f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
              f"<title>Steve simulation: {escape(c['name'])}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
              "<h1>Steve simulation</h1>\n", f"<p class=\"sub\">{escape(title(result))}</p>\n"]
+    parts += [f"<p>{escape(note)}.</p>\n" for note in notes(result)]
     parts.append(_playbooks(result))
     if skipped:
         parts.append(_skipped(skipped))

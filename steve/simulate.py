@@ -4,6 +4,7 @@ comment) or a self-contained HTML report."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -126,8 +127,12 @@ def read_orders(path: str) -> tuple[list[Order], list[Skipped]]:
 
 def run(*, playbook: str, against: str | None, network: str, catalog: str, stock: str, orders: str,
         as_json: bool, markdown: bool, report: str | None, with_nodes: tuple, without_nodes: tuple,
-        strict: bool, progress: bool | None, show: int) -> int:
-    """The whole command; returns the exit code."""
+        strict: bool, progress: bool | None, show: int, now: dt.datetime | None = None) -> int:
+    """The whole command; returns the exit code. Orders without created_at
+    are read at `now`, by default the clock when the command starts (one
+    reading for every order and both runs)."""
+    if now is None:
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     err = Console(stderr=True, highlight=False)
     candidate = dsl.compile(read_text(playbook), _name(playbook))
     baseline = dsl.compile(read_text(against), _name(against)) if against else None
@@ -144,7 +149,7 @@ def run(*, playbook: str, against: str | None, network: str, catalog: str, stock
     try:
         with _progress(err, progress, len(batch) * runs) as tick:
             result = simulate(candidate, net, items, units, batch, baseline=baseline,
-                              with_nodes=with_nodes, without_nodes=without_nodes, progress=tick)
+                              with_nodes=with_nodes, without_nodes=without_nodes, now=now, progress=tick)
     except WhatIfError as error:
         options = {"with_nodes": "--with-node", "without_nodes": "--without-node"}
         raise InputError("; ".join(f"{options[where.split('.')[0]]}: {what}" for where, what in error.problems)) \
@@ -238,10 +243,23 @@ def _node_changes(result: Simulation) -> str:
     return " and ".join(parts)
 
 
+def notes(result: Simulation) -> list[str]:
+    """What was done to the orders before they were replayed, in words:
+    the time the untimed orders were read at."""
+    out = []
+    if result.now_text():
+        both = " in both runs" if result.baseline is not None else ""
+        out.append(f"{result.untimed:,} order(s) without created_at read as placed at {result.now_text()}{both} "
+                   "(--now sets it)")
+    return out
+
+
 def print_text(result: Simulation, skipped: list[Skipped], show: int, console: Console) -> None:
     console.print(title(result), markup=False)
     if skipped:
         console.print(f"{len(skipped)} malformed line(s) skipped", markup=False)
+    for note in notes(result):
+        console.print(note, markup=False)
     compare = result.baseline is not None
     table = Table(title="Metrics", title_justify="left")
     table.add_column("metric")
@@ -323,6 +341,7 @@ def render_markdown(result: Simulation, skipped: list[Skipped], show: int = 20) 
     out = ["### Steve simulation", "", title(result) + "."]
     if skipped:
         out.append(f"{len(skipped)} malformed line(s) of the orders file were skipped.")
+    out += [note + "." for note in notes(result)]
     out.append("")
     if compare:
         out += ["| metric | baseline | candidate | change |", "| --- | ---: | ---: | ---: |"]

@@ -4,10 +4,12 @@ lines, and the JSON, Markdown and HTML outputs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
 import sys
+import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import RULEBOOKS
 from engine.models import Order
-from engine.simulation import changes, outcome, simulate, time_ordered, what_if_network, WhatIfError
+from engine.simulation import changes, outcome, replay, simulate, time_ordered, what_if_network, WhatIfError
 from steve.cli import main
 from steve.simulate import read_orders
 
@@ -55,6 +57,11 @@ NO_PA_HEADLAMPS = (RULEBOOKS / "demo.playbook").read_text() + (
     '  then exclude node because "headlamp recall at Allentown"\n')
 
 
+# B-1 without a time: Southern Express on a Wednesday, Groundline on a Friday (the Friday pickup fee)
+UNTIMED = {k: v for k, v in ORDERS[3].items() if k != "created_at"}
+WEDNESDAY, FRIDAY = "2026-11-25T10:00:00-05:00", "2026-11-27T10:00:00-05:00"
+
+
 def jsonl(documents) -> str:
     return "".join(json.dumps(d) + "\n" for d in documents)
 
@@ -71,6 +78,7 @@ def folder(tmp_path_factory) -> Path:
         jsonl(ORDERS[:2]) + "{this is not json\n" + jsonl(ORDERS[2:4]) + "[1, 2]\n"
         + json.dumps({"id": "Q-0", "lines": [{"sku": "HEADLAMP", "qty": 0}]}) + "\n" + jsonl(ORDERS[4:]))
     (here / "candidate.playbook").write_text(NO_PA_HEADLAMPS)
+    (here / "untimed.jsonl").write_text(jsonl([UNTIMED]))
     (here / "typo-stock.csv").write_text("node,sku,on_hand\nPA-DC,HEADLAMPS,5\n")
     return here
 
@@ -156,6 +164,40 @@ def test_capacity_starts_afresh_each_local_day(demo):
     assert stock.used_today == {"PA-DC": 1}          # the second day forgot the first day's units
 
 
+def test_capacity_day_of_an_untimed_order_is_the_day_of_now(demo):
+    stock = demo.stock()
+    orders = [Order.model_validate(order("D-1", "10:00", PHL, ("HEADLAMP", 1))),
+              Order.model_validate({k: v for k, v in order("D-2", "10:00", PHL, ("HEADLAMP", 1)).items()
+                                    if k != "created_at"})]
+    replay(demo.rulebook, demo.network, demo.catalog, stock, orders, now=dt.datetime.fromisoformat(FRIDAY))
+    assert stock.used_today == {"PA-DC": 1}          # D-2 was placed on Friday: Wednesday's unit is forgotten
+
+
+# ---- as the service takes orders: one time for the untimed ------------------------------------------------
+
+def test_untimed_orders_are_read_at_now_in_both_runs(demo):
+    untimed = [Order.model_validate(UNTIMED)]
+
+    def run(now: str):
+        return simulate(demo.rulebook, demo.network, demo.catalog, demo.stock(), untimed,
+                        with_nodes=["PHX-STORE"], now=dt.datetime.fromisoformat(now))
+
+    wednesday, friday = run(WEDNESDAY), run(FRIDAY)
+    for result, carrier in ((wednesday, "SOUTHX"), (friday, "GROUNDLINE")):
+        # the candidate (with the Phoenix store) and the baseline read the order on the same day
+        assert [s["carrier"] for s in result.candidate.documents[0]["shipments"]] == [carrier]
+        assert [s["carrier"] for s in result.baseline.documents[0]["shipments"]] == [carrier]
+        assert result.differences == []
+    assert friday.to_json()["now"] == FRIDAY and friday.untimed == 1
+    # without an offset: in the playbook's timezone
+    assert run("2026-11-27T10:00:00").to_json()["now"] == FRIDAY
+    timed = simulate(demo.rulebook, demo.network, demo.catalog, demo.stock(), [Order.model_validate(ORDERS[3])],
+                     now=dt.datetime.fromisoformat(FRIDAY))
+    assert timed.to_json()["now"] is None                            # no order was read at it
+    with pytest.raises(ValueError, match="some orders have no created_at: give now, the moment to read them at"):
+        simulate(demo.rulebook, demo.network, demo.catalog, demo.stock(), untimed)
+
+
 def test_what_if_network_switches_nodes_and_refuses_unknown_ones(demo):
     changed, live = what_if_network(demo.network, ["PHX-STORE"], ["PA-DC"])
     assert changed.node("PA-DC").status == "off" and demo.network.node("PA-DC").status == "live"
@@ -230,6 +272,49 @@ def test_malformed_lines_are_skipped_and_counted(folder):
         f"steve: {folder / 'malformed.jsonl'}:3: warning: not valid JSON: Expecting property name enclosed in "
         "double quotes (line skipped)")
     assert "malformed.jsonl:7: warning: not a valid order: lines.0.qty:" in result.stderr
+
+
+def test_untimed_orders_are_read_at_now(folder):
+    files = demo_files(folder / "untimed.jsonl")
+    friday = simulate_json(*files, "--now", FRIDAY)
+    assert friday["now"] == FRIDAY
+    assert friday["candidate"]["metrics"]["total_cost"] == 7.38              # Groundline: the Friday fee
+    assert simulate_json(*files, "--now", "2026-11-25T10:00")["candidate"]["metrics"]["total_cost"] == 4.56
+    text = CliRunner().invoke(main, ["simulate", *files, "--now", FRIDAY, "--with-node", "PHX-STORE"])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[1] == \
+        "1 order(s) without created_at read as placed at 2026-11-27T10:00:00-05:00 in both runs (--now sets it)"
+    markdown = CliRunner().invoke(main, ["simulate", *files, "--now", FRIDAY, "--markdown"]).stdout
+    assert "1 order(s) without created_at read as placed at 2026-11-27T10:00:00-05:00 (--now sets it)." in markdown
+    bad = CliRunner().invoke(main, ["simulate", *files, "--now", "friday"])
+    assert bad.exit_code == 2
+    assert "Invalid value for '--now': 'friday' is not an ISO-8601 time like 2026-11-25T10:15:00-05:00" \
+        in bad.stderr
+
+
+class Ticking(dt.datetime):
+    """A clock that moves on two days each time it is read, from Wednesday."""
+    readings = 0
+
+    @classmethod
+    def now(cls, tz=None):
+        cls.readings += 1
+        return dt.datetime(2026, 11, 23 + 2 * cls.readings, 15, 0, 0, 123456, tzinfo=dt.timezone.utc)
+
+
+def test_without_now_one_clock_reading_serves_every_order_and_both_runs(folder, monkeypatch):
+    clock = types.SimpleNamespace(**{**vars(dt), "datetime": Ticking})
+    import engine.facts
+    import steve.simulate
+    monkeypatch.setattr(engine.facts, "dt", clock)
+    monkeypatch.setattr(steve.simulate, "dt", clock)
+    monkeypatch.setattr(Ticking, "readings", 0)
+    # the same playbook twice: only the time could make them differ
+    body = simulate_json(*demo_files(folder / "untimed.jsonl"), "--against", str(RULEBOOKS / "demo.playbook"))
+    assert Ticking.readings == 1
+    assert body["now"] == "2026-11-25T15:00:00+00:00"                  # read once, to the second
+    assert body["differing"] == 0
+    assert body["candidate"]["metrics"]["total_cost"] == body["baseline"]["metrics"]["total_cost"] == 4.56
 
 
 MARKDOWN = """\

@@ -3,6 +3,7 @@ on a temporary database filled with the bundled demo."""
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 
 import pytest
@@ -19,6 +20,7 @@ from server.store import Store
 
 PHL = {"country": "US", "state": "PA", "lat": 39.9526, "lon": -75.1652}
 PHX = {"country": "US", "state": "AZ", "lat": 33.4484, "lon": -112.074}
+ATL = {"country": "US", "state": "GA", "lat": 33.7537, "lon": -84.3863}
 BOS = {"country": "US", "state": "MA", "lat": 42.3601, "lon": -71.0589}
 
 
@@ -136,6 +138,30 @@ def test_bad_orders_are_reported_by_index(http):
     assert live_only.json()["candidate"]["metrics"]["orders"] == live_only.json()["orders"] == len(ORDERS)
 
 
+def test_untimed_orders_are_read_at_now_the_same_in_both_runs(http):
+    # no time: Southern Express on a Wednesday, Groundline on a Friday (the demo's Friday pickup fee)
+    untimed = [{"id": "B-1", "ship_to": ATL, "lines": [{"sku": "BOTTLE-1L", "qty": 2}]}]
+    for now, carrier in (("2026-11-25T10:00:00-05:00", "SOUTHX"), ("2026-11-27T10:00:00-05:00", "GROUNDLINE")):
+        body = http.post("/simulate", json={"orders": untimed, "with_nodes": ["PHX-STORE"], "now": now}).json()
+        assert body["now"] == now
+        assert body["differing"] == 0
+        for run in ("candidate", "baseline"):
+            assert body[run]["metrics"]["total_cost"] == {"SOUTHX": 4.56, "GROUNDLINE": 7.38}[carrier]
+    # without an offset: the playbook's timezone
+    naive = http.post("/simulate", json={"orders": untimed, "now": "2026-11-27T10:00:00"}).json()
+    assert naive["now"] == "2026-11-27T10:00:00-05:00"
+    # by default the clock when the request is handled, to the second, and said
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    body = http.post("/simulate", json={"orders": untimed}).json()
+    assert before <= dt.datetime.fromisoformat(body["now"]) <= dt.datetime.now(dt.timezone.utc)
+    assert http.post("/simulate", json={"orders": ORDERS}).json()["now"] is None     # every order has its time
+    bad = http.post("/simulate", json={"orders": untimed, "now": "friday"})
+    assert bad.status_code == 422 and [d["loc"] for d in bad.json()["details"]] == ["now"]
+    far = http.post("/simulate", json={"orders": untimed, "now": "0001-01-01T00:00:00"})
+    assert far.status_code == 422
+    assert far.json()["details"] == [{"loc": "now", "msg": "Value error, a time between the years 1900 and 9000"}]
+
+
 def test_simulate_is_in_the_openapi_document_and_needs_no_token(tmp_path):
     db = tmp_path / "token.db"
     store = Store(db)
@@ -150,7 +176,8 @@ def test_simulate_is_in_the_openapi_document_and_needs_no_token(tmp_path):
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == \
         "#/components/schemas/SimulateOut"
     fields = document["components"]["schemas"]["SimulateIn"]["properties"]
-    assert {"orders", "playbook", "version", "against", "with_nodes", "without_nodes"} <= set(fields)
+    assert {"orders", "playbook", "version", "against", "with_nodes", "without_nodes", "now"} <= set(fields)
+    assert "now" in document["components"]["schemas"]["SimulateOut"]["properties"]
     shadow = document["paths"]["/playbooks/{version}/shadow"]["get"]
     assert shadow["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == \
         "#/components/schemas/ShadowReportOut"
