@@ -256,10 +256,11 @@ def order_key(order: Order) -> str:
     `"delivery": "ship"` sent or not, key order, whitespace around text,
     `240` or `240.0`, and keys Steve ignores make no difference, and a field
     added to Order later (with a default) does not change the key of orders
-    stored before. A retry of POST /orders must repeat it (server.service).
-    The sha256 of the canonical JSON (sorted keys, no spaces), as
-    server.store.digest writes it: the keys of orders already stored depend
-    on these bytes."""
+    stored before. A retry of POST /orders must repeat it (server.service),
+    and a what-if skips an order that repeats an earlier one
+    (engine.simulation.distinct_orders). The sha256 of the canonical JSON
+    (sorted keys, no spaces), as server.store.digest writes it: the keys of
+    orders already stored depend on these bytes."""
     document = order.model_dump(mode="json", exclude_defaults=True)
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

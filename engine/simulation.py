@@ -9,8 +9,12 @@ on or off); the baseline is what happens today (another playbook, or the
 same one on the network as it is). Each run gets its own copy of the stock,
 so both start from the same units.
 
-An order without created_at is read at one moment, `now`, the same for
-every order and both runs. Pure: no I/O, no clock (the caller gives `now`).
+As the service would: an order whose id an earlier order has is the same
+order when it repeats it (engine.models.order_key) and is skipped, and an
+error when it differs (POST /orders answers the first with the first
+decision, the second with 409); an order without created_at is read at
+one moment, `now`, the same for every order and both runs. Pure: no I/O,
+no clock (the caller gives `now`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from zoneinfo import ZoneInfo
 from dsl.compiler import Rulebook
 from .decision import Decision
 from .metrics import compare, summarize
-from .models import Network, Order
+from .models import Network, Order, order_key
 from .router import reserve, route
 from .stock import Stock
 
@@ -39,7 +43,49 @@ class WhatIfError(ValueError):
         self.problems = problems
 
 
+class OrderConflict(ValueError):
+    """Order ids given to two different orders. `conflicts` are (index,
+    first, order id): the order at `index` has the id of the order at
+    `first` (the first with that id, the one the service would keep) and
+    is not the same order."""
+
+    def __init__(self, conflicts: list[tuple[int, int, str]]):
+        super().__init__("; ".join(f"orders.{index}: order {order_id} was already given as orders.{first} "
+                                   "with different content" for index, first, order_id in conflicts))
+        self.conflicts = conflicts
+
+
 # ---- the orders a what-if replays -----------------------------------------------------------
+
+def distinct_orders(orders: Sequence[Order]) -> tuple[list[Order], list[tuple[int, int]]]:
+    """The orders as the service would take them, POST /orders being
+    idempotent on the order id: an order that repeats an earlier one (the
+    same id and the same order as Steve reads it, engine.models.order_key)
+    is left out. Returns the orders kept, in the order given, and the
+    repeats left out as (index, index of the order it repeats). Raises
+    OrderConflict when an id is given to a different order (the service's
+    409), naming every such order."""
+    first: dict[str, int] = {}
+    keys: dict[int, str] = {}              # worked out only for ids given more than once
+
+    def key(index: int) -> str:
+        if index not in keys:
+            keys[index] = order_key(orders[index])
+        return keys[index]
+
+    kept, repeats, conflicts = [], [], []
+    for index, order in enumerate(orders):
+        earlier = first.setdefault(order.id, index)
+        if earlier == index:
+            kept.append(order)
+        elif key(index) == key(earlier):
+            repeats.append((index, earlier))
+        else:
+            conflicts.append((index, earlier, order.id))
+    if conflicts:
+        raise OrderConflict(conflicts)
+    return kept, repeats
+
 
 def moment_in(now: dt.datetime, timezone: str) -> dt.datetime:
     """`now` as a moment: a time without an offset is read in the
@@ -200,6 +246,7 @@ class Simulation:
     candidate: Run
     baseline: Run | None = None
     differences: list[dict] = field(default_factory=list)
+    repeats: list[tuple[int, int]] = field(default_factory=list)   # distinct_orders: (index, first) left out
     now: dt.datetime | None = None                                  # when the orders without created_at were read
 
     @property
@@ -219,7 +266,7 @@ class Simulation:
     def to_json(self, limit: int | None = None) -> dict:
         """Metrics, deltas and the differing orders (at most `limit` of them)."""
         shown = self.differences if limit is None else self.differences[:limit]
-        out = {"orders": len(self.orders), "now": self.now_text(),
+        out = {"orders": len(self.orders), "repeats": len(self.repeats), "now": self.now_text(),
                "candidate": dict(self.candidate.header(), metrics=self.candidate.metrics),
                "baseline": dict(self.baseline.header(), metrics=self.baseline.metrics) if self.baseline else None,
                "delta": self.delta, "differing": len(self.differences),
@@ -231,8 +278,9 @@ def simulate(candidate: Rulebook, network: Network, catalog, stock: Stock, order
              baseline: Rulebook | None = None, with_nodes: Iterable[str] = (),
              without_nodes: Iterable[str] = (), now: dt.datetime | None = None,
              progress: Progress | None = None) -> Simulation:
-    """Replay `orders` (in time order) with the candidate playbook on the
-    network changed by the node what-ifs. There is a baseline run when there is something to
+    """Replay `orders` (exact repeats left out, see distinct_orders; in
+    time order) with the candidate playbook on the network changed by the
+    node what-ifs. There is a baseline run when there is something to
     compare with: `baseline` (another playbook) on the network as it is, or
     else, when nodes are switched, the candidate playbook on the network as
     it is. Orders without created_at are read as placed at `now` in both
@@ -240,10 +288,12 @@ def simulate(candidate: Rulebook, network: Network, catalog, stock: Stock, order
     needed when there are such orders (ValueError without it: the caller
     reads the clock, once). `stock` itself is not changed. `progress` is
     called with the number of orders done so far (over both runs).
-    Raises WhatIfError for unknown nodes."""
+    Raises WhatIfError for unknown nodes and OrderConflict for an id given
+    to two different orders."""
     with_nodes, without_nodes = tuple(with_nodes), tuple(without_nodes)
     changed, live = what_if_network(network, with_nodes, without_nodes)
-    ordered = time_ordered(orders, candidate.settings.timezone)
+    kept, repeats = distinct_orders(orders)
+    ordered = time_ordered(kept, candidate.settings.timezone)
     if now is not None:
         now = moment_in(now, candidate.settings.timezone)
     elif any(order.created_at is None for order in ordered):
@@ -265,6 +315,6 @@ def simulate(candidate: Rulebook, network: Network, catalog, stock: Stock, order
 
     first = run(candidate, changed, live, with_nodes, without_nodes)
     if baseline is None:
-        return Simulation(ordered, first, now=now)
+        return Simulation(ordered, first, repeats=repeats, now=now)
     second = run(baseline, network, frozenset())
-    return Simulation(ordered, first, second, differences(second.documents, first.documents), now)
+    return Simulation(ordered, first, second, differences(second.documents, first.documents), repeats, now)

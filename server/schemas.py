@@ -69,7 +69,9 @@ class SimulateIn(_Body):
     text) or `version` (a stored one), by default the active playbook, with
     the node what-ifs; the baseline is `against` (a stored version or
     playbook text), by default the active playbook, on the network as it is.
-    Orders without created_at are read at `now`."""
+    As POST /orders takes them, an exact repeat of an order is skipped and
+    an id given to a different order is refused; orders without created_at
+    are read at `now`."""
     # playbook texts exactly as sent (their versions are the sha256 of these bytes)
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
     playbook: str | None = Field(default=None, max_length=1_000_000, description="candidate playbook text")
@@ -212,6 +214,7 @@ class DifferenceOut(BaseModel):
 
 class SimulateOut(BaseModel):
     orders: int
+    repeats: int = Field(description="orders left out as exact repeats of an earlier order (same id, same order)")
     now: str | None = Field(description="the time the orders without created_at were read at (ISO 8601); "
                                         "null when every order has created_at")
     candidate: RunOut

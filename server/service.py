@@ -30,7 +30,7 @@ from engine.matching import holds
 from engine.metrics import compare, hidden_share, routed_figures, summarize
 from engine.geo import warm as locate_warm
 from engine.models import Catalog, Network, Order, order_key
-from engine.simulation import WhatIfError, changes, outcome, simulate
+from engine.simulation import OrderConflict, WhatIfError, changes, outcome, simulate
 from engine.stock import Stock
 from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, compact, digest, is_busy
 
@@ -539,9 +539,11 @@ class Service:
         is `text` or the stored `version` (default: the active playbook)
         with the node what-ifs; the baseline is `against` (a stored version
         or playbook text; default: the active playbook) on the network as
-        it is. Orders without created_at are read at `now` (default: the
-        clock when the request is handled, read once for both runs).
-        Metrics, deltas and the orders decided differently."""
+        it is. Orders are taken as POST /orders takes them: a repeat of an
+        order is skipped, an id given to a different order is refused (422);
+        orders without created_at are read at `now` (default: the clock
+        when the request is handled, read once for both runs). Metrics,
+        deltas and the orders decided differently."""
         if now is None:
             now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
         candidate = self._candidate(text) if text is not None else \
@@ -563,6 +565,12 @@ class Service:
         except WhatIfError as error:
             raise Invalid("the node what-ifs name nodes the network does not have",
                           [{"loc": loc, "msg": msg} for loc, msg in error.problems]) from None
+        except OrderConflict as error:
+            raise Invalid("an order id is given to two different orders",
+                          [{"loc": f"orders.{index}",
+                            "msg": f"order {order_id} was already given as orders.{first} with different "
+                                   "content; an order id names one order (an exact repeat is skipped)"}
+                           for index, first, order_id in error.conflicts]) from None
         return result.to_json()
 
     def _candidate(self, text: str) -> dsl.Rulebook:

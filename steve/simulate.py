@@ -19,7 +19,7 @@ from rich.text import Text
 import dsl
 from engine.decision import Decision, explain
 from engine.models import Order
-from engine.simulation import Simulation, WhatIfError, simulate
+from engine.simulation import OrderConflict, Simulation, WhatIfError, simulate
 from .files import InputError, describe_validation, load_catalog, load_network, load_stock, read_text
 
 # (key in the metrics, label, kind): kind says how to print a value and a change
@@ -103,6 +103,12 @@ class Skipped:
 def read_orders(path: str) -> tuple[list[Order], list[Skipped]]:
     """Orders from a JSON-lines file; a line that is not a valid order is
     set aside with its line number instead of stopping the run."""
+    numbered, skipped = read_numbered_orders(path)
+    return [order for _, order in numbered], skipped
+
+
+def read_numbered_orders(path: str) -> tuple[list[tuple[int, Order]], list[Skipped]]:
+    """read_orders, with each order's line number."""
     orders, skipped = [], []
     for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -117,7 +123,7 @@ def read_orders(path: str) -> tuple[list[Order], list[Skipped]]:
             skipped.append(Skipped(number, f"not an order: a JSON {type(document).__name__} instead of an object"))
             continue
         try:
-            orders.append(Order.model_validate(document))
+            orders.append((number, Order.model_validate(document)))
         except ValidationError as error:
             skipped.append(Skipped(number, "not a valid order: " + describe_validation(error)))
     return orders, skipped
@@ -138,7 +144,8 @@ def run(*, playbook: str, against: str | None, network: str, catalog: str, stock
     baseline = dsl.compile(read_text(against), _name(against)) if against else None
     net, items = load_network(network), load_catalog(catalog)
     units = load_stock(stock, net, items)
-    batch, skipped = read_orders(orders)
+    numbered, skipped = read_numbered_orders(orders)
+    batch = [order for _, order in numbered]
     for entry in skipped:
         verb = "error" if strict else "warning"
         say(f"steve: {orders}:{entry.line}: {verb}: {entry.problem}" + ("" if strict else " (line skipped)"))
@@ -154,6 +161,13 @@ def run(*, playbook: str, against: str | None, network: str, catalog: str, stock
         options = {"with_nodes": "--with-node", "without_nodes": "--without-node"}
         raise InputError("; ".join(f"{options[where.split('.')[0]]}: {what}" for where, what in error.problems)) \
             from None
+    except OrderConflict as error:
+        index, first, order_id = error.conflicts[0]
+        more = len(error.conflicts) - 1
+        raise InputError(f"{orders}:{numbered[index][0]}: order {order_id} was already given on "
+                         f"{orders}:{numbered[first][0]} with different content; an order id names one order "
+                         "(an exact repeat is skipped)"
+                         + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")) from None
     if report:
         from .report import render_html
         try:
@@ -245,8 +259,11 @@ def _node_changes(result: Simulation) -> str:
 
 def notes(result: Simulation) -> list[str]:
     """What was done to the orders before they were replayed, in words:
-    the time the untimed orders were read at."""
+    exact repeats left out, the time the untimed orders were read at."""
     out = []
+    if result.repeats:
+        out.append(f"{len(result.repeats):,} repeated order(s) skipped (the same id and the same order as "
+                   "an earlier line)")
     if result.now_text():
         both = " in both runs" if result.baseline is not None else ""
         out.append(f"{result.untimed:,} order(s) without created_at read as placed at {result.now_text()}{both} "

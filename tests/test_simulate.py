@@ -19,7 +19,8 @@ from hypothesis import given, settings, strategies as st
 
 from conftest import RULEBOOKS
 from engine.models import Order
-from engine.simulation import changes, outcome, replay, simulate, time_ordered, what_if_network, WhatIfError
+from engine.simulation import (OrderConflict, changes, distinct_orders, outcome, replay, simulate, time_ordered,
+                               what_if_network, WhatIfError)
 from steve.cli import main
 from steve.simulate import read_orders
 
@@ -57,6 +58,10 @@ NO_PA_HEADLAMPS = (RULEBOOKS / "demo.playbook").read_text() + (
     '  then exclude node because "headlamp recall at Allentown"\n')
 
 
+# H-1 again, as a retry might spell it: other key order, 120.0, defaults sent, spaces around the id
+H1_AGAIN = {"lines": [{"qty": 120.0, "sku": "HEADLAMP"}], "ship_to": PHL, "tags": [], "pickup_node": None,
+            "customer": {"tier": "regular", "id": "C-S"}, "created_at": "2026-11-25T09:00:00-05:00", "id": " H-1 "}
+H1_OTHER = order("H-1", "09:00", PHL, ("HEADLAMP", 12))           # the same id, another order
 # B-1 without a time: Southern Express on a Wednesday, Groundline on a Friday (the Friday pickup fee)
 UNTIMED = {k: v for k, v in ORDERS[3].items() if k != "created_at"}
 WEDNESDAY, FRIDAY = "2026-11-25T10:00:00-05:00", "2026-11-27T10:00:00-05:00"
@@ -78,6 +83,9 @@ def folder(tmp_path_factory) -> Path:
         jsonl(ORDERS[:2]) + "{this is not json\n" + jsonl(ORDERS[2:4]) + "[1, 2]\n"
         + json.dumps({"id": "Q-0", "lines": [{"sku": "HEADLAMP", "qty": 0}]}) + "\n" + jsonl(ORDERS[4:]))
     (here / "candidate.playbook").write_text(NO_PA_HEADLAMPS)
+    (here / "repeats.jsonl").write_text(jsonl([*ORDERS, H1_AGAIN, ORDERS[5]]))
+    (here / "conflict.jsonl").write_text(jsonl([*ORDERS[:3], H1_AGAIN, ORDERS[5], H1_OTHER,
+                                                dict(ORDERS[5], lines=[{"sku": "JKT-RAIN-M", "qty": 2}])]))
     (here / "untimed.jsonl").write_text(jsonl([UNTIMED]))
     (here / "typo-stock.csv").write_text("node,sku,on_hand\nPA-DC,HEADLAMPS,5\n")
     return here
@@ -173,7 +181,32 @@ def test_capacity_day_of_an_untimed_order_is_the_day_of_now(demo):
     assert stock.used_today == {"PA-DC": 1}          # D-2 was placed on Friday: Wednesday's unit is forgotten
 
 
-# ---- as the service takes orders: one time for the untimed ------------------------------------------------
+# ---- as the service takes orders: repeats skipped, one id one order, one time for the untimed ----------
+
+def test_exact_repeats_are_left_out_and_counted(demo):
+    batch = [Order.model_validate(o) for o in [*ORDERS, H1_AGAIN, ORDERS[5]]]
+    kept, repeats = distinct_orders(batch)
+    assert [o.id for o in kept] == [o["id"] for o in ORDERS] and repeats == [(7, 1), (8, 5)]
+    result = simulate(demo.rulebook, demo.network, demo.catalog, demo.stock(), batch)
+    assert [d["order_id"] for d in result.candidate.documents] == ["H-1", "H-2", "H-3", "B-1", "P-1", "J-1", "X-1"]
+    body = result.to_json()
+    assert (body["orders"], body["repeats"], body["now"]) == (7, 2, None)
+    # H-1's 120 headlamps are taken once: the metrics of the hand-checked set
+    assert body["candidate"]["metrics"]["units_shipped"] == 125
+    assert body["candidate"]["metrics"]["total_cost"] == 46.86
+
+
+def test_an_id_given_to_a_different_order_is_an_error_naming_both(demo):
+    batch = [Order.model_validate(o) for o in [*ORDERS, H1_AGAIN, H1_OTHER, dict(ORDERS[0], id="J-1")]]
+    with pytest.raises(OrderConflict) as raised:
+        distinct_orders(batch)
+    # compared with the first order that had the id (the one the service keeps), every conflict named
+    assert raised.value.conflicts == [(8, 1, "H-1"), (9, 5, "J-1")]
+    assert str(raised.value) == ("orders.8: order H-1 was already given as orders.1 with different content; "
+                                 "orders.9: order J-1 was already given as orders.5 with different content")
+    with pytest.raises(OrderConflict):
+        simulate(demo.rulebook, demo.network, demo.catalog, demo.stock(), batch)
+
 
 def test_untimed_orders_are_read_at_now_in_both_runs(demo):
     untimed = [Order.model_validate(UNTIMED)]
@@ -272,6 +305,20 @@ def test_malformed_lines_are_skipped_and_counted(folder):
         f"steve: {folder / 'malformed.jsonl'}:3: warning: not valid JSON: Expecting property name enclosed in "
         "double quotes (line skipped)")
     assert "malformed.jsonl:7: warning: not a valid order: lines.0.qty:" in result.stderr
+
+
+def test_repeated_lines_are_skipped_and_counted(folder):
+    body = simulate_json(*demo_files(folder / "repeats.jsonl"), "--playbook", str(folder / "candidate.playbook"),
+                         "--against", str(RULEBOOKS / "demo.playbook"))
+    assert (body["orders"], body["repeats"], body["now"]) == (7, 2, None)
+    # the same comparison as without the repeats: H-1 once, its 120 headlamps once
+    assert [d["order_id"] for d in body["differences"]] == ["H-1"] and body["differing"] == 1
+    assert body["baseline"]["metrics"]["units_shipped"] == 125 and body["delta"]["units_shipped"] == -120
+    text = CliRunner().invoke(main, ["simulate", *demo_files(folder / "repeats.jsonl")])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[:2] == [
+        '7 orders replayed with demo.playbook ("Trailhead Outfitters")',
+        "2 repeated order(s) skipped (the same id and the same order as an earlier line)"]
 
 
 def test_untimed_orders_are_read_at_now(folder):
@@ -420,6 +467,7 @@ def ran(folder) -> dict[str, subprocess.CompletedProcess]:
         "both formats": ["simulate", *demo_files(folder / "orders.jsonl"), "--json", "--markdown"],
         "no orders file": ["simulate", *demo_files(folder / "missing.jsonl")],
         "stock typo": ["simulate", *demo_files(folder / "orders.jsonl"), "--stock", "typo-stock.csv"],
+        "conflict": ["simulate", *demo_files(Path("conflict.jsonl")), "--json"],
     }
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:
         futures = {name: pool.submit(steve, *args, cwd=folder) for name, args in commands.items()}
@@ -463,6 +511,15 @@ def test_bad_options_and_files_are_clean_errors(ran):
     assert ran["stock typo"].stdout == ""
     assert ran["stock typo"].stderr == ("steve: typo-stock.csv:2: unknown item 'HEADLAMPS': no sku or channel alias "
                                         'in the catalog has that name; did you mean "HEADLAMP"?\n')
+
+
+def test_an_order_id_given_to_a_different_order_names_both_lines(ran):
+    # line 4 repeats line 2 (skipped); line 6 is another order with H-1's id, line 7 with J-1's (line 5)
+    assert ran["conflict"].returncode == 1
+    assert ran["conflict"].stdout == ""
+    assert ran["conflict"].stderr == (
+        "steve: conflict.jsonl:6: order H-1 was already given on conflict.jsonl:2 with different content; "
+        "an order id names one order (an exact repeat is skipped) (and 1 more problem)\n")
 
 
 # ---- malformed input never crashes ------------------------------------------------------------------

@@ -138,6 +138,27 @@ def test_bad_orders_are_reported_by_index(http):
     assert live_only.json()["candidate"]["metrics"]["orders"] == live_only.json()["orders"] == len(ORDERS)
 
 
+def test_repeats_are_skipped_and_an_id_given_to_another_order_is_422(http):
+    # H-1 again as a retry might spell it (key order, 120.0, a default sent, spaces): the same order
+    again = {**{k: ORDERS[1][k] for k in reversed(list(ORDERS[1]))}, "id": " H-1 ", "tags": [],
+             "lines": [{"sku": "HEADLAMP", "qty": 120.0}]}
+    response = http.post("/simulate", json={"playbook": CANDIDATE, "orders": [*ORDERS, again, ORDERS[0]]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["orders"], body["repeats"], body["now"]) == (4, 2, None)
+    assert body["baseline"]["metrics"]["node_usage"] == {"KC-DC": 1, "PA-DC": 2, "SLC-3PL": 1}
+    assert [d["order_id"] for d in body["differences"]] == ["H-1"] and body["differing"] == 1
+
+    other = dict(ORDERS[1], lines=[{"sku": "HEADLAMP", "qty": 12}])
+    refused = http.post("/simulate", json={"orders": [*ORDERS, again, other, dict(ORDERS[2], id="J-1")]})
+    assert refused.status_code == 422
+    assert refused.json() == {"error": "an order id is given to two different orders", "details": [
+        {"loc": "orders.5", "msg": "order H-1 was already given as orders.1 with different content; an order id "
+                                   "names one order (an exact repeat is skipped)"},
+        {"loc": "orders.6", "msg": "order J-1 was already given as orders.3 with different content; an order id "
+                                   "names one order (an exact repeat is skipped)"}]}
+
+
 def test_untimed_orders_are_read_at_now_the_same_in_both_runs(http):
     # no time: Southern Express on a Wednesday, Groundline on a Friday (the demo's Friday pickup fee)
     untimed = [{"id": "B-1", "ship_to": ATL, "lines": [{"sku": "BOTTLE-1L", "qty": 2}]}]
@@ -177,7 +198,7 @@ def test_simulate_is_in_the_openapi_document_and_needs_no_token(tmp_path):
         "#/components/schemas/SimulateOut"
     fields = document["components"]["schemas"]["SimulateIn"]["properties"]
     assert {"orders", "playbook", "version", "against", "with_nodes", "without_nodes", "now"} <= set(fields)
-    assert "now" in document["components"]["schemas"]["SimulateOut"]["properties"]
+    assert {"repeats", "now"} <= set(document["components"]["schemas"]["SimulateOut"]["properties"])
     shadow = document["paths"]["/playbooks/{version}/shadow"]["get"]
     assert shadow["responses"]["200"]["content"]["application/json"]["schema"]["$ref"] == \
         "#/components/schemas/ShadowReportOut"
