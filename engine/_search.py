@@ -27,6 +27,11 @@ When the work budget runs out, :func:`polish` improves the best plan found:
 local search (chunk relocations priced incrementally, closing a shipment,
 opening one), an exhaustive search over a small pool of promising nodes,
 and local search again.
+
+The search is recursive, one level per chunk, and goes no deeper than
+MAX_CHUNKS chunks: an order of more lines than that has no plan it can
+reach, so ``allocator.py`` plans such orders with ``engine/_bigsearch.py``
+instead and never calls this search for them.
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ from .limits import current as deadline, expired
 
 EPS = 1e-9
 INF = math.inf
-MAX_CHUNKS = 150        # deeper plans are left to the heuristic (recursion depth)
+MAX_CHUNKS = 150        # deeper plans are left to polish (recursion depth); longer orders to _bigsearch
 _NO_PLAN = 1 << 60      # "avoided" of the empty incumbent: everything beats it
 
 

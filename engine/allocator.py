@@ -40,7 +40,14 @@ Algorithm (details in ``engine/_search.py``):
    (local search, exhaustive search over a few promising nodes) and
    returned with exact=False.
    One-line "cost" orders whose best single node provably beats any split
-   skip the search (fast path).
+   skip the search (fast path);
+5. orders of more than _search.MAX_CHUNKS lines have no plan shallow enough
+   for the exact search: they are planned by ``engine/_bigsearch.py``
+   instead (per day limit, the best single-node plan or one built node by
+   node, then a local search that opens, closes and swaps nodes and moves
+   lines between them, with LONG_WORK times the budget; exact=False). It
+   keeps node_units itself: solve() does not share them out per sku first
+   (_within_capacity) for such orders.
 """
 from __future__ import annotations
 
@@ -50,12 +57,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from . import _search
+from . import _bigsearch, _search
 from ._search import INF
 from .limits import expired
 
 WORK_LIMIT = 400_000    # search work units per solve (~0.1-0.3 s of CPU)
 SMALL_ORDER = 6         # orders with at most this many lines get 5x the budget
+LONG_WORK = 2           # orders past _search.MAX_CHUNKS lines get 2x (~0.3-0.5 s)
 OBJECTIVES = ("cost", "speed", "balanced")
 
 
@@ -223,7 +231,7 @@ def solve(problem: Problem, require_node: str | None = None) -> Plan | None:
 
     With ``require_node`` only plans in which that node ships something count.
     """
-    if problem.node_units:
+    if problem.node_units and len(problem.lines) <= _search.MAX_CHUNKS:
         return _within_capacity(problem, require_node, [MAX_SPLITS if require_node is None else MAX_SPLITS_FORCED])
     return _solve(problem, require_node)
 
@@ -376,6 +384,8 @@ def _solve(problem: Problem, require_node: str | None = None) -> Plan | None:
         return None
     req = None if require_node is None else model.node_index[require_node]
     floor = model.av_floor if req is None else model.av_floor + _avoided_with(model, req)
+    if len(model.lines) > _search.MAX_CHUNKS:     # no plan is shallow enough for the exact search
+        return _solve_long(problem, model, instances, req, floor)
     work = WORK_LIMIT * (5 if len(model.lines) <= SMALL_ORDER else 1)
     inc, budget, exact, built = _search.Incumbent(), [work], True, []
     limits = _day_limits(problem, model)
@@ -409,6 +419,21 @@ def _solve(problem: Problem, require_node: str | None = None) -> Plan | None:
     if inc.alloc is None:
         return None
     return _build_plan(problem, model, inc.inst, inc.alloc, exact)
+
+
+def _solve_long(problem, model, instances, req, floor):
+    """_solve for an order of more lines than the exact search can reach:
+    engine/_bigsearch.py, a construction and a local search per day limit
+    with LONG_WORK units in all; a node's units left today are kept there
+    (not shared out per sku by _within_capacity)."""
+    left = problem.node_units or {}
+    units = [left.get(n, INF) for n in model.node_ids]
+    inc = _search.Incumbent()
+    _bigsearch.search(inc, _day_limits(problem, model),
+                      lambda D: _instance(model, instances, req, D), units, floor, LONG_WORK * WORK_LIMIT)
+    if inc.alloc is None:
+        return None
+    return _build_plan(problem, model, inc.inst, inc.alloc, False)
 
 
 _SHARED = threading.local()
