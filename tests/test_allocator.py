@@ -7,8 +7,10 @@ import time
 from dataclasses import replace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from engine import allocator
+from engine import _search, allocator, limits
 from engine.allocator import (
     Candidate,
     CarrierOption,
@@ -648,3 +650,155 @@ def test_large_instance_is_bounded_and_valid(objective):
     check_plan(p, plan)
     if objective == "cost":                 # the heuristic path is deterministic too
         assert solve(shuffled(p, random.Random(1))) == plan
+
+
+# ------------------------------------- long orders (engine/_bigsearch.py)
+# Past _search.MAX_CHUNKS lines the exact search can reach no plan; these
+# orders get a construction and a local search instead (never exact).
+LONG = _search.MAX_CHUNKS + 50
+
+
+def test_a_long_order_opens_a_second_node_when_that_pays():
+    # A has everything; B ships for a quarter of A's rate per kg but a rule
+    # penalises it by $3 for the odd lines: the best plan sends the even
+    # lines to B and the odd ones to A (210 + 62 + a split penalty of 5),
+    # not everything from A (410) or from B (412). Before the long-order
+    # search, such an order went all from A.
+    n = LONG
+    lines = [("S%d" % i, 1, 2.0) for i in range(n)]
+    carriers = {"A": [opt("g", 10, 1.0)], "B": [opt("g", 12, 0.25)]}
+    cands = {i: ["A", ("B", False, 3.0 if i % 2 else 0.0)] for i in range(n)}
+    stock = {(node, "S%d" % i): 5 for i in range(n) for node in "AB"}
+    p = problem(lines, carriers, cands, stock, split_penalty=5.0)
+    plan = solve(p)
+    check_plan(p, plan)
+    assert [s.node for s in plan.shipments] == ["A", "B"] and not plan.exact
+    assert round(plan.cost, 2) == 10 + 2.0 * n / 2 + 12 + 0.5 * n / 2 == 272.0
+    assert round(plan.value, 2) == 277.0
+    assert [i for i, _ in plan.shipments[1].lines] == list(range(0, n, 2))
+    assert solve(shuffled(p, random.Random(3))) == plan
+
+
+def best_over_node_sets(p: Problem) -> float:
+    """The optimum when every node has one carrier and ample stock and no
+    pair has an adjust: over every set of nodes, each line from its
+    cheapest per kg node in the set (every node of the set used)."""
+    nodes, by_line = sorted(p.carriers), {}
+    for c in p.candidates:
+        by_line.setdefault(c.line, []).append(c.node)
+    best = None
+    for k in range(1, (p.max_shipments or len(nodes)) + 1):
+        for chosen in itertools.combinations(nodes, k):
+            value, used = sum(p.carriers[n][0].fixed for n in chosen) + p.split_penalty * (k - 1), set()
+            for ln in p.lines:
+                there = [n for n in by_line[ln.index] if n in chosen]
+                if not there:
+                    break
+                n = min(there, key=lambda n: p.carriers[n][0].per_kg)
+                used.add(n)
+                value += p.carriers[n][0].per_kg * ln.weight * ln.qty
+            else:
+                if len(used) == k and (best is None or value < best):
+                    best = value
+    return best
+
+
+@settings(max_examples=40, derandomize=True, deadline=None, database=None)
+@given(st.integers(0, 2 ** 32))
+def test_long_orders_pick_the_best_set_of_nodes(seed):
+    # 3-7 nodes, one carrier each, ample stock: what matters is which nodes
+    # ship (a facility location problem); the heuristic before the long-order
+    # search missed the best set on about one such order in four
+    rng = random.Random(seed)
+    nodes = [f"N{i}" for i in range(rng.randint(3, 7))]
+    lines = tuple(Line(i, f"S{i}", rng.randint(1, 5), round(rng.uniform(0.2, 5), 2))
+                  for i in range(rng.randint(LONG - 49, LONG)))
+    carriers = {n: (opt("g", round(rng.uniform(5, 60), 2), round(rng.uniform(0.1, 1.5), 2)),) for n in nodes}
+    cands = tuple(Candidate(ln.index, n) for ln in lines for n in nodes if n == nodes[0] or rng.random() < 0.6)
+    p = Problem(lines, carriers, cands, {(n, ln.sku): 99 for ln in lines for n in nodes},
+                split_penalty=rng.choice([0.0, 4.0, 15.0]), max_shipments=rng.choice([None, 2, 3]))
+    plan = solve(p)
+    check_plan(p, plan)
+    assert plan.value == pytest.approx(best_over_node_sets(p), abs=0.005)
+
+
+def test_a_long_order_under_max_shipments_finds_the_one_pair_that_ships_it():
+    # D has 90% of the lines (all but every tenth), A the first half, B the
+    # second: with two shipments only A and B together ship everything, but
+    # adding the node with room for most first takes D
+    n = LONG
+    stock = {("A" if i < n // 2 else "B", f"S{i}"): 3 for i in range(n)}
+    stock.update({("D", f"S{i}"): 3 for i in range(n) if i % 10})
+    carriers = {"A": [opt("g", 10, 0.5)], "B": [opt("g", 10, 0.5)], "D": [opt("g", 10, 0.4)]}
+    p = problem([(f"S{i}", 1, 1.0) for i in range(n)], carriers, {i: ["A", "B", "D"] for i in range(n)},
+                stock, max_shipments=2)
+    plan = solve(p)
+    check_plan(p, plan)
+    assert [(s.node, len(s.lines)) for s in plan.shipments] == [("A", n // 2), ("B", n // 2)]
+
+
+def long_order(rng: random.Random):
+    """(problem, required node or None): a long order with a plan planted in
+    it, each line whole from one of at most max shipments nodes through
+    pairs that are not avoided; thin and shared stock, capacity left, avoided
+    pairs and adjusts elsewhere, any objective."""
+    nodes = [f"N{i}" for i in range(rng.randint(2, 9))]
+    limit = rng.choice([None, None, 1, 2, 3])
+    planted_nodes = rng.sample(nodes, min(limit or len(nodes), rng.randint(1, len(nodes))))
+    skus = [f"S{j}" for j in range(rng.randint(20, LONG))]
+    lines = tuple(Line(i, rng.choice(skus), rng.choice([1, 1, 2, 3, 7]), round(rng.uniform(0, 4), 1))
+                  for i in range(rng.randint(LONG - 49, LONG)))
+    carriers = {n: tuple(CarrierOption(f"C{j}", round(rng.uniform(1, 30), 1), round(rng.uniform(0.1, 2), 2),
+                                       rng.randint(1, 5)) for j in range(rng.randint(1, 3))) for n in nodes}
+    cands, stock, load = [], {}, {}
+    for ln in lines:
+        home = rng.choice(planted_nodes)
+        for n in nodes:
+            if n == home or rng.random() < 0.5:
+                adjust = rng.choice([0.0, 0.0, 0.0, round(rng.uniform(-5, 5), 1)])
+                cands.append(Candidate(ln.index, n, n != home and rng.random() < 0.1, adjust))
+            if n == home:       # the planted plan: each line whole from its home
+                stock[n, ln.sku] = stock.get((n, ln.sku), 0) + ln.qty
+                load[n] = load.get(n, 0) + ln.qty
+            elif rng.random() < 0.3:
+                stock[n, ln.sku] = stock.get((n, ln.sku), 0) + rng.randint(0, 4)
+    units = {n: load.get(n, 0) + rng.randint(0, 5) for n in nodes if rng.random() < 0.4} or None
+    used = sorted(load)
+    p = Problem(lines, carriers, tuple(cands), stock, objective=rng.choice(["cost", "speed", "balanced"]),
+                day_value=rng.choice([0.0, 2.0]), split_penalty=rng.choice([0.0, 5.0]),
+                max_shipments=limit if limit != 1 else None, ship_complete=limit == 1, node_units=units)
+    return p, rng.choice(used) if rng.random() < 0.3 else None
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.integers(0, 2 ** 32))
+def test_long_order_plans_keep_every_limit(seed):
+    p, req = long_order(random.Random(seed))
+    plan = solve(p, req)
+    assert plan is not None, "a plan was planted"
+    check_plan(p, plan, req)
+    assert not plan.exact
+    if p.max_shipments is None and not p.ship_complete:      # any number of nodes: found
+        assert plan.avoided == 0, "the planted plan uses no avoided pair"
+
+
+def test_a_long_order_with_capacity_left_on_every_node_stays_within_the_time_limit():
+    # 2,000 lines of 2,000 skus, every node short of capacity: sharing the
+    # capacity out per sku went one recursion level per sku (RecursionError);
+    # long orders keep the units per node in the search instead
+    rng = random.Random(4)
+    nodes = [f"N{i:02d}" for i in range(20)]
+    lines = tuple(Line(i, f"S{i}", rng.randint(1, 3), round(rng.uniform(0.2, 5), 2)) for i in range(2000))
+    carriers = {n: (opt("g", rng.uniform(5, 30), rng.uniform(0.2, 1.5)),) for n in nodes}
+    cands = tuple(Candidate(ln.index, n) for ln in lines for n in nodes)
+    units = {n: 300 for n in nodes}
+    stock = {(n, ln.sku): min(rng.randint(0, 4), 300) for ln in lines for n in nodes}
+    for ln in lines:
+        stock[nodes[ln.index % 20], ln.sku] = ln.qty          # enough in all, spread out
+    p = Problem(lines, carriers, cands, stock, split_penalty=2.0, node_units=units)
+    started = time.monotonic()
+    with limits.deadline(limits.TIME_LIMIT):
+        plan = solve(p)
+    assert time.monotonic() - started < limits.TIME_LIMIT + 0.5
+    check_plan(p, plan)
