@@ -359,6 +359,7 @@ def branch_and_bound(inst, inc, prim, off, budget):
         """Line ``li`` still needs ``r`` units from positions >= ``lo``."""
         if li == L:
             if req < 0 or is_open[req]:
+                budget[0] -= len(alloc)             # a tie is settled by the plans' canonical forms
                 inc.offer(inst, alloc, av, prim, cost + off)
             return
         ld = lines[li]

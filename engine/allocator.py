@@ -38,7 +38,11 @@ Algorithm (details in ``engine/_search.py``):
 4. the searches share a work budget (WORK_LIMIT, 5x for orders of at most
    SMALL_ORDER lines); when it runs out the best plan found is polished
    (local search, exhaustive search over a few promising nodes) and
-   returned with exact=False.
+   returned with exact=False; when none was found (a tight max shipments
+   that the line-by-line greedy plan breaks), engine/_bigsearch.py's
+   construction finds one whenever the nodes it picks can ship the order.
+   A held order's reason claims only what the search proved ("needs 3
+   shipments") or says the search was cut short.
    One-line "cost" orders whose best single node provably beats any split
    skip the search (fast path);
 5. orders of more than _search.MAX_CHUNKS lines have no plan shallow enough
@@ -413,10 +417,18 @@ def _solve(problem: Problem, require_node: str | None = None) -> Plan | None:
             for inst, prim, off in built:
                 if inst.feasible:
                     _search.greedy(inst, inc, prim, off)
+        if inc.alloc is None:
+            # still none (the greedy plan breaks a tight max shipments): the long
+            # orders' construction finds one whenever the nodes it picks can ship it
+            _bigsearch.search(inc, limits, lambda D: _instance(model, instances, req, D),
+                              [INF] * len(model.node_ids), floor, work // 2)
         if inc.alloc is not None:
-            inst, prim, off = next(b for b in built if b[0] is inc.inst)
+            inst, prim, off = next((b for b in built if b[0] is inc.inst), (inc.inst, None, None))
+            if prim is None:    # the instance _bigsearch planned with: its day limit's key
+                prim, off = next((p, o) for D, p, o in limits if D == inst.D)
             _search.polish(model, inc, inst, prim, off, work // 2)
     if inc.alloc is None:
+        _PROOF.none_proven = exact
         return None
     return _build_plan(problem, model, inc.inst, inc.alloc, exact)
 
@@ -437,6 +449,7 @@ def _solve_long(problem, model, instances, req, floor):
 
 
 _SHARED = threading.local()
+_PROOF = threading.local()      # none_proven: the last _solve that found no plan searched them all
 
 
 def _shared(problem: Problem) -> tuple[_Model, dict]:
@@ -574,11 +587,18 @@ def explain_infeasible(problem: Problem) -> str:
     loose = replace(problem, objective="cost", max_shipments=None, ship_complete=False)
     if solve(loose) is None:
         return "no combination of nodes has the stock for every line"
+    _PROOF.none_proven = False
     if solve(problem) is not None:
         return "a plan exists"
+    # proven only by a search that saw every plan (capacity shared out per sku: several searches)
+    proven = _PROOF.none_proven and not problem.node_units
     if problem.ship_complete:
-        return "no single node has every item (ship complete)"
+        return "no single node has every item (ship complete)" if proven else \
+            "no single node with every item was found within the work limit (ship complete)"
     allowed = problem.max_shipments
     need = next((k for k in range(max(allowed, 0) + 1, len(model.node_ids) + 1)
                  if solve(replace(loose, max_shipments=k)) is not None), None)
-    return f"needs {need or 'more'} shipments, at most {allowed} allowed"
+    if proven:
+        return f"needs {need or 'more'} shipments, at most {allowed} allowed"
+    return (f"no plan of at most {allowed} shipments was found within the work limit"
+            + (f" (one of {need} exists)" if need else ""))

@@ -1,9 +1,11 @@
 """A wall-clock bound on deciding one order.
 
 The allocator's work budget (engine.allocator.WORK_LIMIT) keeps a single
-search small, but one order may run many searches (the plan, then one per
-node in "why not" and in the explanation of a held order), ties are broken
-outside the budget, and the rules alone can cost rules x lines x nodes
+search small (settling ties between equal plans included, so that a search
+ends on its budget, the same on any machine, and the clock is only a safety
+net), but one order may run many searches (the plan, then one per node in
+"why not" and in the explanation of a held order), and the rules alone can
+cost rules x lines x nodes
 condition tests per restart of the agenda. Measured before this bound
 existed: a 100-line order on a 200-node network took 98-137 s, and a
 500-line order with a 101-rule playbook that keeps setting a fact took 48 s.

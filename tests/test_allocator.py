@@ -628,6 +628,57 @@ def test_budget_exhaustion_falls_back_to_a_valid_plan(monkeypatch):
     assert best.value - TOL <= rough.value <= 2 * best.value
 
 
+def test_a_tight_shipment_limit_past_the_work_budget_still_gets_a_plan(monkeypatch):
+    # each line is cheapest at a node of its own (X0..X3); only P (lines 0, 1)
+    # and Q (lines 2, 3) together ship it in 2: the line-by-line greedy plan
+    # breaks the limit, so with the search cut short the order was held
+    carriers = {**{f"X{i}": [opt("g", 3)] for i in range(4)}, "P": [opt("g", 9)], "Q": [opt("g", 9)]}
+    cands = {i: [f"X{i}", "P" if i < 2 else "Q"] for i in range(4)}
+    stock = {**{(f"X{i}", f"s{i}"): 1 for i in range(4)},
+             **{("P" if i < 2 else "Q", f"s{i}"): 1 for i in range(4)}}
+    p = problem([(f"s{i}", 1, 1.0) for i in range(4)], carriers, cands, stock, max_shipments=2)
+    assert [s.node for s in solve(p).shipments] == ["P", "Q"]
+    monkeypatch.setattr(allocator, "WORK_LIMIT", 1)
+    monkeypatch.setattr(allocator, "SMALL_ORDER", 0)
+    rough = solve(p)
+    assert rough is not None and not rough.exact
+    check_plan(p, rough)
+    assert [s.node for s in rough.shipments] == ["P", "Q"]
+
+
+def test_tied_plans_are_paid_for_from_the_work_budget(monkeypatch):
+    # 40 lines only A ships, then 4 units of z, one at each of twelve identical
+    # nodes: 11,880 plans tie. Settling a tie compares canonical forms, work in
+    # proportion to the plan's length: the budget counts it, so such an order
+    # ends on the budget (the same on a fast or a slow machine), not on the clock
+    nodes = [f"N{i:02d}" for i in range(12)]
+    lines = [(f"a{j}", 1, 1.0) for j in range(40)] + [("z", 1, 1.0)] * 4
+    cands = {**{j: ["A"] for j in range(40)}, **{40 + k: nodes for k in range(4)}}
+    stock = {**{("A", f"a{j}"): 1 for j in range(40)}, **{(n, "z"): 1 for n in nodes}}
+    p = problem(lines, {"A": [opt("g", 5)], **{n: [opt("g", 5)] for n in nodes}}, cands, stock,
+                split_penalty=0.0)
+    offered = []
+    offer = _search.Incumbent.offer
+    monkeypatch.setattr(_search.Incumbent, "offer", lambda self, inst, alloc, *rest: (
+        offered.append(len(alloc)), offer(self, inst, alloc, *rest))[1])
+    monkeypatch.setattr(allocator, "WORK_LIMIT", 150_000)
+    plan = solve(p)
+    check_plan(p, plan)
+    assert len(plan.shipments) == 5
+    assert sum(offered) <= 2 * 150_000      # the exact search's budget and polish's half of it
+
+
+def test_a_held_reason_claims_no_more_than_the_search_saw(monkeypatch):
+    carriers = {"A": [opt("g", 5)], "B": [opt("g", 4)]}
+    p = problem([("a", 1, 1.0), ("b", 1, 1.0)], carriers, {0: ["A"], 1: ["B"]},
+                {("A", "a"): 1, ("B", "b"): 1}, max_shipments=1)
+    assert explain_infeasible(p) == "needs 2 shipments, at most 1 allowed"       # proven: it saw every plan
+    monkeypatch.setattr(allocator, "WORK_LIMIT", 1)                             # cut short: not a proof
+    monkeypatch.setattr(allocator, "SMALL_ORDER", 0)
+    assert explain_infeasible(p) == ("no plan of at most 1 shipments was found within the work limit "
+                                     "(one of 2 exists)")
+
+
 def test_very_deep_split_needs_no_deep_recursion():
     # 320 units, every store holds 2: 160 shipments, beyond the exact search
     stores = [f"S{i:03d}" for i in range(200)]
