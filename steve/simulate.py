@@ -154,7 +154,7 @@ def run(*, playbook: str, against: str | None, network: str, catalog: str, stock
         return 1
     runs = 1 + (baseline is not None or bool(with_nodes or without_nodes))
     try:
-        with _progress(err, progress, len(batch) * runs) as tick:
+        with _progress(err, progress, len({order.id for order in batch}) * runs) as tick:   # repeats are skipped
             result = simulate(candidate, net, items, units, batch, baseline=baseline,
                               with_nodes=with_nodes, without_nodes=without_nodes, now=now, progress=tick)
     except WhatIfError as error:
