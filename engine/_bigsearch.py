@@ -19,7 +19,8 @@ chosen nodes can ship the order at all, and always when max shipments does
 not bind (then every node may be chosen). When max shipments stops the
 build, it starts again from each of a few other nodes; when the start uses
 more avoided pairs than the fewest possible, a build that uses them only
-where nothing else can serve a line is tried too.
+where nothing else can serve a line is tried too. The rebuilds from other
+first nodes run only when every node together could ship the order.
 
 Local search, each move kept when it lowers (avoided pairs, value) by more
 than IMPROVE (so it never adds an avoided pair):
@@ -41,6 +42,14 @@ than IMPROVE (so it never adds an avoided pair):
   (and what else it ships for less) and the rest go to the other open
   nodes; at a local optimum the KICKS swaps that came closest are made in
   turn, each followed by the search, and the first that ends better is kept.
+
+Day limits ("speed" and "balanced"): each gets half of the work left (the
+last all of it) and those that cannot beat the best plan so far are
+skipped; under "speed", a plan with every carrier comes first (a quarter of
+the work), so that there is one when the time runs out. Once there is a
+plan, no day limit starts past the time limit (or when its instance could
+not be built in time); until there is one, only the one with every carrier
+still starts past it.
 
 It stops at a local optimum, when its share of the work budget is spent
 (a work unit is roughly a microsecond of CPU) or at the order's time limit.
@@ -68,9 +77,20 @@ def search(inc, limits, make, units, floor, work):
     pairs of any plan; ``work``: work units for all the searches (a day
     limit's search gets half of what is left, the last one all of it)."""
     bound, top = None, max((D for D, _, _ in limits if D is not None), default=None)
+    if len(limits) > 1 and limits[0][0] != top:     # "speed": first a plan with every carrier
+        inst = make(top)                            # (a quarter of the work), then the others
+        plan = _start(inst, units, floor) if inst.feasible else None
+        if plan is not None:
+            if inst.maxship > 1:
+                plan.improve(work // 4)
+                work -= work // 4 - max(plan.left, 0)
+            _offer(inc, plan, top, 0.0)
     building = 0.0          # the longest an instance took to build (seconds)
     for i, (D, prim, off) in enumerate(limits):
-        if inc.alloc is not None:               # out of work or time: what was found
+        if inc.alloc is None:                   # out of time with no plan: every carrier
+            if D != top and expired():
+                continue
+        else:                                   # out of work or time: what was found
             if work <= 0 or expired() or monotonic() + building > deadline():
                 break
             key = inc.key
@@ -79,27 +99,35 @@ def search(inc, limits, make, units, floor, work):
                     continue                    # cannot win on avoided pairs or days
             elif bound is not None and bound + off > key[2] + EPS:
                 continue                        # cannot win on value
-        start = monotonic()
+        started = monotonic()
         inst = make(D)
-        building = max(building, monotonic() - start)
+        building = max(building, monotonic() - started)
         if D == top:                            # every carrier: a floor for every D
             bound = inst.lb_rest[0]
-        if not inst.feasible or inst.maxship < 1:
+        plan = _start(inst, units, floor) if inst.feasible else None
+        if plan is None:
             continue
-        starts = [p for p in (_single(inst, units), _built(inst, units)) if p is not None]
-        if not starts:                          # max shipments: start from another node
-            starts = _built_from_others(inst, units)
-        if not starts:
-            continue
-        plan = min(starts, key=_Search.key)
-        if plan.av > floor:                     # try harder for fewer avoided pairs
-            plan = min([plan] + [p for p in (_built(inst, units, True),) if p is not None], key=_Search.key)
         _offer(inc, plan, prim, off)
         if inst.maxship > 1:                    # half of what is left; all for the last
             share = work if i == len(limits) - 1 else work // 2
             plan.improve(share)
             work -= share - max(plan.left, 0)
             _offer(inc, plan, prim, off)
+
+
+def _start(inst, units, floor):
+    """The plan the local search starts from (module doc), or None."""
+    if inst.maxship < 1:
+        return None
+    starts = [p for p in (_single(inst, units), _built(inst, units)) if p is not None]
+    if not starts:                              # max shipments: start from another node
+        starts = _built_from_others(inst, units)
+    if not starts:
+        return None
+    plan = min(starts, key=_Search.key)
+    if plan.av > floor:                         # try harder for fewer avoided pairs
+        plan = min([plan] + [p for p in (_built(inst, units, True),) if p is not None], key=_Search.key)
+    return plan
 
 
 def _offer(inc, plan, prim, off):
@@ -200,7 +228,12 @@ def _built_from_others(inst, units):
     of the order that leads to one (adding the node with room for most first
     can lead to a set that max shipments allows no more to); [] if none."""
     empty = _Search(inst, units)
-    for _, n in sorted((-empty.coverage(n), n) for n in empty.nodes)[:FIRSTS]:
+    if len(empty.nodes) <= inst.maxship:        # the build could use every node: no plan
+        return []
+    first = sorted((-empty.coverage(n), n) for n in empty.nodes)[:FIRSTS]
+    if empty.fill(empty.nodes, True):           # not even every node together: no plan
+        return []
+    for _, n in first:
         plan = _built(inst, units, first=n)
         if plan is not None or expired():
             return [plan] if plan is not None else []
