@@ -335,7 +335,8 @@ def _not_chosen(problem, plan, used: set[str], avoid_notes: dict[str, str],
             continue
         other = compare.forced(problem, node_id, plan)
         if other is None:
-            out[node_id] = "not chosen: cannot be part of a plan that serves the whole order"
+            out[node_id] = "not chosen: not compared (the order reached its time limit)" if limits.expired() \
+                else "not chosen: cannot be part of a plan that serves the whole order"
             continue
         if other.avoided > plan.avoided:
             out[node_id] = "not chosen: " + avoid_notes.get(node_id, "avoided by a rule")
