@@ -417,7 +417,7 @@ def _solve(problem: Problem, require_node: str | None = None) -> Plan | None:
             for inst, prim, off in built:
                 if inst.feasible:
                     _search.greedy(inst, inc, prim, off)
-        if inc.alloc is None:
+        if inc.alloc is None and not expired():
             # still none (the greedy plan breaks a tight max shipments): the long
             # orders' construction finds one whenever the nodes it picks can ship it
             _bigsearch.search(inc, limits, lambda D: _instance(model, instances, req, D),
@@ -596,8 +596,14 @@ def explain_infeasible(problem: Problem) -> str:
         return "no single node has every item (ship complete)" if proven else \
             "no single node with every item was found within the work limit (ship complete)"
     allowed = problem.max_shipments
-    need = next((k for k in range(max(allowed, 0) + 1, len(model.node_ids) + 1)
-                 if solve(replace(loose, max_shipments=k)) is not None), None)
+    need = None
+    for k in range(max(allowed, 0) + 1, len(model.node_ids) + 1):
+        if expired():           # the order's time limit: say no number rather than overrun it
+            proven = False
+            break
+        if solve(replace(loose, max_shipments=k)) is not None:
+            need = k
+            break
     if proven:
         return f"needs {need or 'more'} shipments, at most {allowed} allowed"
     return (f"no plan of at most {allowed} shipments was found within the work limit"

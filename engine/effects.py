@@ -49,7 +49,7 @@ class Verdict:
     avoided: dict[tuple[int, str], Why] = field(default_factory=dict)
     adjust: dict[tuple[int, str], float] = field(default_factory=lambda: defaultdict(float))
     keep: dict[tuple[str, str], int] = field(default_factory=dict)          # (node, sku) -> units
-    kept_by: dict[tuple[str, str], Why] = field(default_factory=dict)      # (node, sku) -> first keep rule
+    kept_by: dict[tuple[str, str], tuple[int, Why]] = field(default_factory=dict)  # (node, sku) -> largest keep
     allow_vendors: set[int] = field(default_factory=set)                    # line indexes or ALL_LINES
     allow_transit: set[int] = field(default_factory=set)
     overridden: dict[tuple[int, int], str] = field(default_factory=dict)    # (firing number, note) -> winner
@@ -95,16 +95,19 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
                 previous = winners.get(slot)
                 # the setting's own words are overridden, not the rule's other actions
                 if previous is None or rank >= previous[0]:
-                    if previous is not None:
+                    # a rule firing again (once per line or node) does not override itself
+                    if previous is not None and firings[previous[1]].rule is not rule:
                         verdict.overridden[previous[1], previous[3]] = rule.name
                     winners[slot] = (rank, number, effect, len(texts))
-                else:
+                elif firings[previous[1]].rule is not rule:
                     verdict.overridden[number, len(texts)] = firings[previous[1]].rule.name
                 texts.append(effect.text)
             elif kind == "keep":
                 key = (rule.index, entity.node, skus[line])
                 keep_by_rule[key] = max(keep_by_rule.get(key, 0), int(effect.amount))
-                verdict.kept_by.setdefault((entity.node, skus[line]), why)
+                known = verdict.kept_by.get((entity.node, skus[line]))
+                if known is None or known[0] < int(effect.amount):    # the rule that keeps most
+                    verdict.kept_by[entity.node, skus[line]] = (int(effect.amount), why)
                 units = "unit" if int(effect.amount) == 1 else "units"
                 texts.append(f"keep {int(effect.amount)} {units} of {skus[line]} at {entity.node}"
                              + (f": {effect.reason}" if effect.reason else ""))

@@ -221,7 +221,7 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         units = max(0, available - keep)
         if keep and not units:          # a keep rule holds back every unit it has
             kept_back.add(c)
-            why = verdict.kept_by[c.node, sku]
+            why = verdict.kept_by[c.node, sku][1]
             blocked.setdefault(c.node, []).append(
                 f"its {available} unit{'s' if available != 1 else ''} of {sku} "
                 f"{'are' if available != 1 else 'is'} kept back by {why.cite()}"

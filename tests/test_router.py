@@ -288,6 +288,22 @@ def test_a_node_whose_units_a_keep_rule_holds_back_says_so(seed):
                                        '(seed.playbook:66): safety stock')
 
 
+def test_a_rule_firing_for_several_nodes_does_not_override_itself(seed):
+    text = 'playbook "p"\n\nrule "Stores"\n  when node.kind is store\n  then optimize speed\n'
+    got = engine.route(dsl.compile(text, "p.playbook"), seed.network, seed.catalog, seed.stock(),
+                       SEED_SCENARIOS[0]["order"]).to_json()
+    effects = [entry["effect"] for entry in got["trace"] if entry["rule"] == "Stores"]
+    assert len(effects) > 1 and set(effects) == {"optimize speed"}
+
+
+def test_the_kept_back_reason_names_the_rule_that_keeps_most(seed):
+    rulebook = dsl.compile(seed.playbook_path.read_text() + '\nrule "Keep a couple"\n  when node.id is "CHI-HUB"\n'
+                           '  then keep 2 units\n\nrule "Keep plenty"\n  when node.id is "CHI-HUB"\n'
+                           '  then keep 30 units\n', "seed.playbook")
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), SEED_SCENARIOS[0]["order"]).to_json()
+    assert got["nodes"]["CHI-HUB"] == 'its 12 units of PARKA-M-RED are kept back by rule "Keep plenty" (seed.playbook:70)'
+
+
 def test_held_pickup_says_why_at_the_pickup_node(seed):
     order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
     order.update(delivery="pickup", pickup_node="DEN-STORE")
