@@ -60,7 +60,7 @@ import heapq
 from time import monotonic
 
 from ._bigplan import Plan
-from ._search import EPS, INF, _Local, cost_at
+from ._search import EPS, INF, _Local, cost_at, single_nodes
 from .limits import current as deadline, expired
 
 IMPROVE = 1e-6      # smallest gain a move must bring (well above rounding)
@@ -152,21 +152,10 @@ def _single(inst, units):
     """The best plan that ships the whole order from one node, or None."""
     best, total = None, sum(ld.q for ld in inst.lines)
     kg = sum(ld.w * ld.q for ld in inst.lines)
-    for n in sorted(inst.lines[0].pos_of):
-        if (inst.req >= 0 and n != inst.req) or total > units[n]:
-            continue
-        need, av, adj = {}, 0, 0.0
-        for ld in inst.lines:
-            p = ld.pos_of.get(n)
-            if p is None:
-                break
-            _, b, d, v, _ = ld.cands[p]
-            need[b] = need.get(b, 0) + ld.q
-            av, adj = av + v, adj + d
-        else:
-            got = (av, cost_at(inst.pairs[n], kg) + adj, n)
-            if all(inst.stock[b] >= q for b, q in need.items()) and (best is None or got < best):
-                best = got
+    for n, av, adj in single_nodes(inst):
+        got = (av, cost_at(inst.pairs[n], kg) + adj, n)
+        if total <= units[n] and (best is None or got < best):
+            best = got
     if best is None:
         return None
     return _Search(inst, units, [(ld.index, best[2], ld.q) for ld in inst.lines])

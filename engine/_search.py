@@ -210,17 +210,14 @@ class Incumbent:
         self.alloc, self.inst, self.tie = list(alloc), inst, tie
 
 
-def seed_single_node(inst, inc, prim, off):
-    """Offer every plan that ships the whole order from one node."""
-    lines = inst.lines
-    if inst.maxship < 1 or len(lines) < 2:
-        return                                   # one line: the search is as fast
-    kg = sum(ld.w * ld.q for ld in lines)
-    for n in sorted(lines[0].pos_of):
+def single_nodes(inst):
+    """(node, avoided pairs, adjusts) of every node that can ship the whole
+    order alone (its candidates and stock), in node order."""
+    for n in sorted(inst.lines[0].pos_of):
         if inst.req >= 0 and n != inst.req:
             continue
         need, av, adj = {}, 0, 0.0
-        for ld in lines:
+        for ld in inst.lines:
             p = ld.pos_of.get(n)
             if p is None:
                 break
@@ -229,8 +226,18 @@ def seed_single_node(inst, inc, prim, off):
             av, adj = av + v, adj + d
         else:
             if all(inst.stock[b] >= q for b, q in need.items()):
-                alloc = [(ld.index, n, ld.q) for ld in lines]
-                inc.offer(inst, alloc, av, prim, cost_at(inst.pairs[n], kg) + adj + off)
+                yield n, av, adj
+
+
+def seed_single_node(inst, inc, prim, off):
+    """Offer every plan that ships the whole order from one node."""
+    lines = inst.lines
+    if inst.maxship < 1 or len(lines) < 2:
+        return                                   # one line: the search is as fast
+    kg = sum(ld.w * ld.q for ld in lines)
+    for n, av, adj in single_nodes(inst):
+        alloc = [(ld.index, n, ld.q) for ld in lines]
+        inc.offer(inst, alloc, av, prim, cost_at(inst.pairs[n], kg) + adj + off)
 
 
 def branch_and_bound(inst, inc, prim, off, budget):
