@@ -147,17 +147,22 @@ def replay(rulebook: Rulebook, network: Network, catalog, stock: Stock, orders: 
     each routed order's units before the next (the stock object is changed),
     as engine.route_batch does. An order without created_at is routed as
     placed at `now` (None: engine.route's own default, the time it is
-    routed). Node capacity (units promised today) starts afresh on each new
-    local day of the playbook's timezone."""
+    routed). Node capacity counts the units promised on each local day of
+    the playbook's timezone: a new day starts afresh, and an order read on
+    a day seen before (an untimed order at a `now` before the timed ones)
+    finds that day's units again. The stock's own units promised today
+    count for the first order's day; it ends holding the last order's day."""
     zone = ZoneInfo(rulebook.settings.timezone)
     live = frozenset(live_nodes)
-    decisions, day = [], None
+    decisions, day, days = [], None, {}
     for number, order in enumerate(orders, start=1):
         moment = order.created_at or now
         if moment is not None:
             local = moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
             if day is not None and local.date() != day:
+                days[day] = dict(stock.used_today)
                 stock.used_today.clear()
+                stock.used_today.update(days.get(local.date(), {}))
             day = local.date()
         decision = route(rulebook, network, catalog, stock, order, live_nodes=live, now=now)
         if decision.status == "routed":

@@ -181,6 +181,19 @@ def test_capacity_day_of_an_untimed_order_is_the_day_of_now(demo):
     assert stock.used_today == {"PA-DC": 1}          # D-2 was placed on Friday: Wednesday's unit is forgotten
 
 
+def test_an_untimed_order_read_on_an_earlier_day_finds_that_days_units(demo):
+    from engine.simulation import replay
+    stock = demo.stock()
+    orders = [Order.model_validate(order("D-1", "10:00", PHL, ("HEADLAMP", 1))),          # Wednesday
+              Order.model_validate(dict(order("D-2", "10:00", PHL, ("HEADLAMP", 1)),
+                                        created_at="2026-11-26T10:00:00-05:00")),           # Thursday
+              Order.model_validate({k: v for k, v in order("D-3", "10:00", PHL, ("HEADLAMP", 1)).items()
+                                    if k != "created_at"})]                                # read on Wednesday
+    replay(demo.rulebook, demo.network, demo.catalog, stock, orders,
+           now=dt.datetime.fromisoformat("2026-11-25T15:00:00-05:00"))
+    assert stock.used_today == {"PA-DC": 2}          # Wednesday: D-1 and D-3 (Thursday's D-2 not counted)
+
+
 # ---- as the service takes orders: repeats skipped, one id one order, one time for the untimed ----------
 
 def test_exact_repeats_are_left_out_and_counted(demo):
