@@ -282,7 +282,7 @@ class _Formatter:
     def condition(self, condition: n.Condition, depth: int = 0) -> list:
         src = self.src
         if isinstance(condition, n.Test):
-            return self.test(condition)
+            return self.test(condition, depth)
         start, end = src.start(condition.span), src.end(condition.span)
         if isinstance(condition, n.Not):
             return [_Tok("not", start, start + 3)] + self.condition(condition.operand, depth)
@@ -299,7 +299,7 @@ class _Formatter:
             parts += self.condition(operand, depth + 1)
         return parts
 
-    def test(self, test: n.Test) -> list:
+    def test(self, test: n.Test, depth: int = 0) -> list:
         src = self.src
         parts: list = [_Tok(test.path.text, src.start(test.path.span), src.end(test.path.span))]
         op, values = test.op, test.values
@@ -311,7 +311,8 @@ class _Formatter:
             else:
                 words = "is not one of" if written_is else "not in"
             parts.append(_Tok(words, op_start, op_start))
-            self.value_list(values, parts)
+            # a list inside and/or continues at the indent of the and/or around it
+            self.value_list(values, parts, _LIST_LEVEL + max(depth - 1, 0))
             return parts
         if op == "between":
             parts += [_Tok("between", op_start, op_start), self.value(values[0]),
@@ -323,13 +324,13 @@ class _Formatter:
     def value(self, value: n.Value) -> _Tok:
         return _Tok(value.text, self.src.start(value.span), self.src.end(value.span))
 
-    def value_list(self, values, parts: list) -> None:
+    def value_list(self, values, parts: list, level: int = _LIST_LEVEL) -> None:
         for number, value in enumerate(values):
             token = self.value(value)
             if number < len(values) - 1:
                 token.text += ","
             if number:
-                parts.append(_Break(_LIST_LEVEL))
+                parts.append(_Break(level))
             parts.append(token)
 
     # -- layout ------------------------------------------------------------------
@@ -366,8 +367,11 @@ class _Formatter:
         def indent_at(k: int) -> int:
             """A continuation line that starts at segment k: two more spaces
             per and/or nesting below the outermost, so that an `or` inside
-            brackets does not read as one of the outer level."""
+            brackets does not read as one of the outer level. A list's
+            comma breaks carry the level of the and/or around the list."""
             level = levels[k - 1]
+            if level >= _LIST_LEVEL:
+                level -= _LIST_LEVEL
             return CONTINUATION + 2 * (level - outer) if outer < level < _LIST_LEVEL else CONTINUATION
 
         groups: list[list[int]] = [[0]]

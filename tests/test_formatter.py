@@ -411,6 +411,25 @@ def test_a_break_inside_brackets_is_indented_deeper_than_the_outer_ones():
         '        or customer.orders > 3 or order.service is "express")']
 
 
+def test_a_list_inside_brackets_continues_at_the_indent_of_its_and_or():
+    text = ('playbook "F"\n\nrule "west"\n  when order.total > 100 and (order.ship_to.state in "CA", "OR", "WA", '
+            '"NV", "AZ", "UT", "ID", "MT", "WY", "CO", "NM", "TX", "OK" or customer.tier is "vip")\n'
+            '  then avoid node\n')
+    assert assert_stable(text).splitlines()[3:6] == [
+        '  when order.total > 100',
+        '    and (order.ship_to.state in "CA", "OR", "WA", "NV", "AZ", "UT", "ID", "MT", "WY",',
+        '      "CO", "NM", "TX", "OK" or customer.tier is "vip")']
+
+
+def test_a_list_of_the_outer_and_continues_at_four_spaces():
+    text = ('playbook "F"\n\nrule "west"\n  when order.total > 100 and order.ship_to.state in "CA", "OR", "WA", '
+            '"NV", "AZ", "UT", "ID", "MT", "WY", "CO", "NM", "TX", "OK"\n  then avoid node\n')
+    assert assert_stable(text).splitlines()[3:6] == [
+        '  when order.total > 100',
+        '    and order.ship_to.state in "CA", "OR", "WA", "NV", "AZ", "UT", "ID", "MT", "WY",',
+        '    "CO", "NM", "TX", "OK"']
+
+
 def test_comments_in_every_position_pinned():
     assert assert_stable(COMMENTED) == COMMENTED_FORMATTED
 
