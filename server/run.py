@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
 
 import uvicorn
 
@@ -63,12 +67,35 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
     # uvicorn listens once its workers have started (a few seconds with several)
     say(f"Steve is starting on {base} ({workers} worker{'s' if workers != 1 else ''}, database {db}); "
         "press Ctrl+C to stop.")
+    probe = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    threading.Thread(target=_announce_when_listening, daemon=True, name="steve-ready",
+                     args=(f"http://{'[' + probe + ']' if ':' in probe else probe}:{port}/health", base,
+                           say)).start()
     try:
         uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http="httptools", log_level="warning", access_log=False)
     finally:
         if metrics_dir is not None:     # the workers' metric files die with the run
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _announce_when_listening(health: str, base: str, say, deadline: float = 120.0) -> None:
+    """Say "Steve is listening on …" once a worker answers on the port
+    (any HTTP answer counts); nothing if none does within `deadline` s
+    (uvicorn then says why, e.g. the address is in use)."""
+    end = time.monotonic() + deadline
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))     # never via http_proxy
+    while time.monotonic() < end:
+        try:
+            with direct.open(health, timeout=2.0):
+                pass
+        except urllib.error.HTTPError:
+            pass                        # an answer all the same (a proxy's or the token's)
+        except (OSError, ValueError):
+            time.sleep(0.1)
+            continue
+        say(f"Steve is listening on {base}.")
+        return
 
 
 def _sells(catalog: dict | None, skus: list[str]) -> bool:

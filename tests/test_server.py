@@ -15,6 +15,7 @@ import concurrent.futures
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -151,6 +152,15 @@ def test_start_up_says_it_runs_open_and_loaded_the_demo(server):
     log = server.log()
     assert "Demo loaded into" in log
     assert "No token configured" in log
+
+
+def test_start_up_says_when_it_listens(server):
+    listening = f"Steve is listening on http://127.0.0.1:{server.port}."
+    deadline = time.monotonic() + 10
+    while listening not in server.log() and time.monotonic() < deadline:
+        time.sleep(0.05)                    # said by a thread once /health answers
+    log = server.log()
+    assert log.index("Steve is starting on") < log.index(listening)
 
 
 def test_start_up_suggests_the_demo_order_only_where_it_would_route(fresh, tmp_path):
