@@ -30,6 +30,7 @@ from engine.matching import holds
 from engine.metrics import compare, hidden_share, routed_figures, summarize
 from engine.geo import warm as locate_warm
 from engine.models import Catalog, Network, Order, order_key
+from engine.recheck import EXACT_LINES
 from engine.simulation import OrderConflict, WhatIfError, changes, outcome, simulate
 from engine.stock import Stock
 from .store import Conflict, Invalid, NotFound, Store, StoreError, canonical, compact, digest, is_busy
@@ -135,23 +136,22 @@ class Service:
         Orders that arrive while another is being placed in this process are
         placed together in one write transaction (group commit: one fsync
         for all of them instead of one each), one after the other in arrival
-        order (with early routing: in the order their early routing ended),
-        each in a savepoint of its own: the decisions are those of
+        order, each in a savepoint of its own: the decisions are those of
         placing them one by one, and an order that fails leaves the others
         alone. Every caller gets its answer after the commit.
 
-        With early routing (`STEVE_EARLY_ROUTING=1`), the order is routed
-        on a snapshot before it queues for the write lock and the decision
-        is kept under the lock when engine.decides_alike says the stock it
-        read has not changed in a way that matters. It is off by default:
-        on 2 cores it gave no more orders per second for ~30% more CPU per
-        order, the orders routed twice (docs/benchmarks.md)."""
+        With early routing (`STEVE_EARLY_ROUTING=1`), the thread that leads
+        a batch routes its orders on a snapshot before it takes the write
+        lock (so one worker routes while another writes), and under the
+        lock each decision is kept when engine.decides_alike says the stock
+        it read has not changed in a way that matters (else the order is
+        routed again there)."""
         order, sent_hash, stored, sent = _prepared(body)
-        return self.placer.submit((order, sent_hash, stored, sent, self._route_early(order)))
+        return self.placer.submit((order, sent_hash, stored, sent, None))
 
     def _route_early(self, order: Order) -> "_Early | None":
-        """Route the order on a snapshot before queueing for the write lock,
-        so that workers route at the same time; under the lock
+        """Route the order on a snapshot before the write lock, so that
+        workers route at the same time; under the lock
         engine.decides_alike says whether the decision still holds (else
         it is routed again there). None when there is nothing to do early
         (an order already placed, no playbook, ...: decided under the lock)."""
@@ -179,6 +179,9 @@ class Service:
         """[(order, sent hash, stored body, body as sent, early)] -> [(result, error)] in
         one write transaction."""
         out = []
+        if self.early_routing:          # the batch's leader routes it before the write lock
+            items = [(order, sent_hash, stored, body, early if early is not None else self._route_early(order))
+                     for order, sent_hash, stored, body, early in items]
         with self.store.write() as conn:
             loaded: list = []
 
@@ -710,7 +713,19 @@ class _Early:
         return (rulebook is self.rulebook and network is self.network and catalog is self.catalog
                 and skus == self.skus
                 and engine.decides_alike(rulebook, network, self.stock, stock, skus,
-                                         sum(line.qty for line in self.order.lines)))
+                                         sum(line.qty for line in self.order.lines), self.needs(catalog)))
+
+    def needs(self, catalog: Catalog) -> dict[str, int] | None:
+        """The order's units per sku, for decides_alike: only for a routed
+        order of at most the exact search's lines (see engine/recheck.py)."""
+        if self.decision.status != "routed" or len(self.order.lines) > EXACT_LINES:
+            return None
+        units: dict[str, int] = {}
+        for line in self.order.lines:
+            item = catalog.resolve(line.sku)
+            sku = item.sku if item else line.sku
+            units[sku] = units.get(sku, 0) + line.qty
+        return units
 
 
 class _Slot:

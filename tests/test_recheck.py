@@ -254,10 +254,12 @@ STATES = ["PA", "GA", "TX", "IL", "MA"]
 
 
 @st.composite
-def worlds(draw):
+def worlds(draw, more_stock_rules: bool = False, most_units: int = 6):
     """(playbook text, network, catalog, before, after, order) where `after`
     is `before` with a few changes: reservations (which also promise the
-    units today), releases, counts, new rows, units promised today."""
+    units today), releases, counts, new rows, units promised today.
+    `more_stock_rules`: also rules that read stock.* in other ways;
+    `most_units`: the most units a node has of an item."""
     count = draw(st.integers(2, 4))
     nodes = [{"id": f"N{i}", "kind": draw(st.sampled_from(["warehouse", "store"])),
               "lat": draw(st.integers(3000, 4500)) / 100, "lon": draw(st.integers(-11500, -7500)) / 100,
@@ -273,7 +275,7 @@ def worlds(draw):
     before = Stock()
     for node in ids:
         for sku in SKUS:
-            on_hand = draw(st.integers(0, 6))
+            on_hand = draw(st.integers(0, most_units))
             if on_hand or draw(st.booleans()):
                 before.levels[(node, sku)] = [on_hand, draw(st.integers(0, on_hand))]
     for node in nodes:
@@ -294,7 +296,7 @@ def worlds(draw):
         elif kind == "release" and level is not None and level[1] > 0:
             after.release(node, sku, draw(st.integers(1, level[1])))
         elif kind == "on hand":
-            on_hand = draw(st.integers(level[1] if level else 0, 8))
+            on_hand = draw(st.integers(level[1] if level else 0, most_units + 2))
             after.levels[(node, sku)] = [on_hand, level[1] if level else 0]
         else:
             after.used_today[node] = max(0, after.used_today.get(node, 0) + draw(st.integers(-3, 5)))
@@ -318,6 +320,12 @@ def worlds(draw):
         rules.append(f'rule "Thin"\n  when stock.available < {draw(st.integers(2, 4))}\n  then {stock_rule}')
     if draw(st.booleans()):
         rules.append('rule "Stores cost more"\n  when node.kind is store\n  then penalize node by $2.00')
+    if more_stock_rules:
+        more = draw(st.sampled_from([
+            None, "stock.on_hand >= 5", "stock.reserved > 0", "stock.available between 2 and 4",
+            "stock.available < item.qty", "not (stock.available > 3) and node.kind is warehouse"]))
+        if more is not None:
+            rules.append(f'rule "More"\n  when {more}\n  then {draw(st.sampled_from(["avoid node", "keep 2 units", "penalize node by $1.50"]))}')
     text = (f'playbook "Generated"\noptimize {draw(st.sampled_from(["cost", "speed"]))}\n'
             f"split penalty ${draw(st.integers(0, 6))}\n\n" + "\n\n".join(rules) + "\n")
     return (text, Network.model_validate({"nodes": nodes, "carriers": carriers}),
@@ -376,3 +384,81 @@ def test_routing_on_either_view_gives_the_same_bytes_when_they_decide_alike():
     assert seen[(True, "loads where it has stock differ", True)] >= 20, seen
     assert seen[(False, "loads where it has stock differ", False)] >= 10, seen
     assert seen[(True, "other rows or loads differ", True)] >= 10, seen
+
+
+def test_rows_the_decision_cannot_see_may_differ_when_the_order_was_routed():
+    """With the order's units per sku (`needs`, as the service passes for a
+    routed order), rows may differ where the decision cannot see it; it
+    still gives the same bytes whenever it says yes."""
+    seen: Counter = Counter()
+
+    @settings(max_examples=800, derandomize=True, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(worlds(more_stock_rules=True, most_units=20))
+    def check(world):
+        text, network, catalog, before, after, body = world
+        rulebook = dsl.compile(text)
+        first = engine.route(rulebook, network, catalog, before, body).to_json()
+        if first["status"] != "routed":
+            return
+        needs: Counter = Counter()
+        for line in body["lines"]:
+            needs[line["sku"]] += line["qty"]
+        skus = sorted(needs)
+        answer = decides_alike(rulebook, network, before, after, skus, sum(needs.values()), dict(needs))
+        second = engine.route(rulebook, network, catalog, after, body).to_json()
+        same = json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+        change = what_changed(network, before, after, skus)
+        event(f"{'alike' if answer else 'not alike'}: {change}, {'same' if same else 'other'} decision")
+        seen[answer, change, same] += 1
+        if answer:
+            assert same, (text, skus, before, after, first, second)
+
+    check()
+    assert seen[(True, "its rows differ", True)] >= 20, seen        # the rows it lets differ
+    assert seen[(False, "its rows differ", False)] >= 20, seen       # and it says no where they matter
+
+
+def test_a_row_with_enough_units_either_way_decides_alike():
+    before = stock()
+    after = before.copy()
+    after.reserve("TX-DC", "A", 3)                      # 25 -> 22 available: enough for 2 either way
+    body = order(("A", 2))
+    assert not alike(PLAIN, before, after, body)        # without needs: every row must be equal
+    assert decides_alike(PLAIN, NETWORK, before, after, ["A"], 2, {"A": 2})
+    # a row that falls short of the order's units plus what keep rules may hold back: no
+    after.reserve("TX-DC", "A", 20)                     # 2 available, keep 1: 1 usable for 2 wanted
+    assert not decides_alike(PLAIN, NETWORK, before, after, ["A"], 2, {"A": 2})
+
+
+def test_a_stock_condition_that_changes_its_answer_does_not_decide_alike():
+    thin = playbook('rule "Thin"\n  when stock.available < 20\n  then avoid node\n')
+    before = stock()
+    after = before.copy()
+    after.reserve("TX-DC", "A", 3)                      # 25 -> 22: still not thin
+    assert decides_alike(thin, NETWORK, before, after, ["A"], 1, {"A": 1})
+    after.reserve("TX-DC", "A", 5)                      # 17: thin now
+    assert not decides_alike(thin, NETWORK, before, after, ["A"], 1, {"A": 1})
+    compared = playbook('rule "Short"\n  when stock.available < item.qty\n  then avoid node\n')
+    after = before.copy()
+    after.reserve("TX-DC", "A", 3)
+    assert not decides_alike(compared, NETWORK, before, after, ["A"], 1, {"A": 1})
+
+
+def test_a_row_at_a_node_whose_capacity_left_caps_the_order_must_be_equal():
+    network = Network.model_validate({"nodes": [
+        {"id": "X-STORE", "kind": "store", "lat": 40.6084, "lon": -75.4902, "state": "PA", "capacity": 10},
+        {"id": "W-DC", "kind": "warehouse", "lat": 42.3601, "lon": -71.0589, "state": "MA"}],
+        "carriers": NETWORK_BODY["carriers"]})
+    rulebook = playbook('rule "Vendors last"\n  when node.kind is vendor\n  then avoid node\n')
+    before = Stock()
+    before.levels.update({("X-STORE", "A"): [2, 0], ("X-STORE", "B"): [2, 0],
+                          ("W-DC", "A"): [9, 0], ("W-DC", "B"): [9, 0]})
+    before.used_today["X-STORE"] = 7                    # 3 units left today, the order has 4
+    after = before.copy()
+    after.levels[("X-STORE", "A")] = [5, 0]             # enough A either way, but now more than it can ship
+    body = order(("A", 2), ("B", 2))
+    assert json.loads(decision(rulebook, before, body, network))["nodes"]["X-STORE"] == "not chosen: $5.83 more than W-DC"
+    assert json.loads(decision(rulebook, after, body, network))["nodes"]["X-STORE"] == \
+        "not chosen: $5.83 more than W-DC; it can ship 3 more units today (capacity)"
+    assert not decides_alike(rulebook, network, before, after, ["A", "B"], 4, {"A": 2, "B": 2})
