@@ -523,15 +523,17 @@ class _Checker:
                 self.error(action.amount.span if action.amount else action.span,
                            f"{'max shipments' if kind == 'max_shipments' else 'keep'} takes a whole "
                            f"number of at least {lowest}")
-        elif kind in ("split_penalty", "surcharge", "prefer_node", "penalize_node",
-                      "prefer_named_node", "penalize_named_node"):
-            if action.amount is not None and action.amount.value < 0:
-                self.error(action.amount.span, "the amount cannot be negative (use prefer instead "
-                           "of a negative penalty)" if "penal" in kind else "the amount cannot be negative")
         elif kind in ("tag_order", "tag_customer") and not (action.target or "").strip():
             self.error(action.target_span, "a tag cannot be empty")
         elif kind == "set_field":
             self.check_set(action)
+        if kind in ("split_penalty", "surcharge", "prefer_node", "penalize_node",
+                    "prefer_named_node", "penalize_named_node") \
+                and action.amount is not None and action.amount.value < 0:
+            # (a surcharge is also a carrier action above: checked here, after its carrier)
+            self.error(action.amount.span, "the amount cannot be negative" + (
+                " (use prefer instead of a negative penalty)" if kind.startswith("penalize") else
+                " (use penalize instead of a negative preference)" if kind.startswith("prefer") else ""))
         if action.reason is not None and not action.reason.strip():
             self.error(action.span, "the reason after `because` is empty")
 

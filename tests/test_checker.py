@@ -286,6 +286,10 @@ def test_named_node_actions_are_fine_in_order_scope():
     ("max shipments 0", 22, "max shipments takes a whole number of at least 1"),
     ("keep 1.5 units", 13, "keep takes a whole number of at least 0"),
     ("penalize node by -$2", 25, "the amount cannot be negative (use prefer instead of a negative penalty)"),
+    ("prefer node by -$2", 23, "the amount cannot be negative (use penalize instead of a negative preference)"),
+    ('penalize node "OH-DC" by -$2', 33, "the amount cannot be negative (use prefer instead of a negative penalty)"),
+    ('surcharge carrier "PARCELCO" by -$2', 40, "the amount cannot be negative"),
+    ("split penalty -$1", 22, "the amount cannot be negative"),
     ('hold order because ""', 8, "the reason after `because` is empty"),
     ('tag order ""', 18, "a tag cannot be empty"),
 ])
