@@ -195,7 +195,13 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
         return Diagnostic(file, line, column, "error", message, None, source_line)
     token: Token = error.token
     label = _label(error, text)
-    expected = _expected_words(error.expected)
+    # `expected` is the LALR state's lookahead set, which merges the
+    # lookaheads of every place the same item occurs (after `$5` in
+    # `between $5 $10` it offers the actions and the settings, as after
+    # `split penalty $5`); `accepts` is what the parser would really take here
+    # (less the end of the file, which is no help in the middle of one)
+    possible = (set(error.accepts or ()) - {"$END"}) or error.expected
+    expected = _expected_words(possible)
     if token.type == "$END":
         # Lark places the end token at the start of the last token read; the
         # problem is what comes after it, so point just past that token.
@@ -212,7 +218,7 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
         message += f": {label}"
     elif expected:
         message += f"; expected {expected}"
-    message += _keyword_hint(str(token), error.expected)
+    message += _keyword_hint(str(token), possible)
     end = column + len(str(token))
     return Diagnostic(file, line, column, "error", message, end, source_line)
 

@@ -431,6 +431,17 @@ def test_misspelled_keyword_with_did_you_mean():
     assert error.format().splitlines()[1:] == ["      whn order.total > $5", "      ^^^"]
 
 
+def test_expected_lists_what_can_come_there_only():
+    # LALR lookaheads after an amount also offer every action and setting
+    # (an amount ends `split penalty $5` too); the message names only what fits
+    error = only_error('playbook "t"\nrule "r"\n  when order.total between $5 $10\n  then ship complete\n')
+    assert (error.line, error.column) == (3, 31)
+    assert error.message == 'unexpected "$10"; expected "and"'
+    error = only_error('playbook "t"\nrule "r"\n  when customer.tier iss "VIP"\n  then ship complete\n')
+    assert error.message.startswith('unexpected "iss"; expected one of "!=", ".", "<", "<=", "=", ">", ">=", ')
+    assert error.message.endswith('; did you mean "is"?')
+
+
 def test_misspelled_action_with_did_you_mean():
     error = only_error('playbook "t"\nrule "r"\n  then hodl order because "x"\n')
     assert (error.line, error.column) == (3, 8)
