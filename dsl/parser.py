@@ -41,6 +41,8 @@ _MISTAKES = {
         'playbook x', 'playbook "x" rule r', 'playbook "x" group g', 'playbook "x" timezone UTC',
     ],
 }
+# Facts without a field that are never a bare word, so a value may name them.
+_FACT_WORDS = {"distance", "cost"}
 _SETTING_WORDS = {"PLAYBOOK", "TIMEZONE", "CURRENCY", "A"}
 _ACTION_WORDS = {"EXCLUDE", "AVOID", "PREFER", "PENALIZE", "KEEP", "ROUTE", "OPTIMIZE", "SHIP",
                  "MAX", "SPLIT", "USE", "SURCHARGE", "ALLOW", "HOLD", "TAG", "SET"}
@@ -188,19 +190,15 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
             word = re.match(r"[^\s()\",=<>!]+", text[error.pos_in_stream:])
             shown = visible(word.group(0) if word else char)
             message = f'unexpected "{shown}"'
-            expected = _expected_words(error.allowed or set())
+            possible = _possible(error, error.allowed or set())
+            expected = _expected_words(possible)
             if expected:
                 message += f"; expected {expected}"
-            message += _keyword_hint(shown, error.allowed or set())
+            message += _keyword_hint(shown, possible)
         return Diagnostic(file, line, column, "error", message, None, source_line)
     token: Token = error.token
     label = _label(error, text)
-    # `expected` is the LALR state's lookahead set, which merges the
-    # lookaheads of every place the same item occurs (after `$5` in
-    # `between $5 $10` it offers the actions and the settings, as after
-    # `split penalty $5`); `accepts` is what the parser would really take here
-    # (less the end of the file, which is no help in the middle of one)
-    possible = (set(error.accepts or ()) - {"$END"}) or error.expected
+    possible = _possible(error, error.expected)
     expected = _expected_words(possible)
     if token.type == "$END":
         # Lark places the end token at the start of the last token read; the
@@ -221,6 +219,21 @@ def _describe(error: UnexpectedInput, text: str, file: str) -> Diagnostic:
     message += _keyword_hint(str(token), possible)
     end = column + len(str(token))
     return Diagnostic(file, line, column, "error", message, end, source_line)
+
+
+def _possible(error: UnexpectedInput, lookahead: set[str]) -> set[str]:
+    """What the parser can really take where it stopped. Lark's `expected`
+    (and the lexer's `allowed`) is the LALR state's lookahead set, which
+    merges the lookaheads of every place the same item occurs: after `$5` in
+    `between $5 $10` it offers the actions and the settings, as after `split
+    penalty $5`. Trying each terminal on a copy of the parser gives only what
+    fits (less the end of the file, which is no help in the middle of one)."""
+    try:
+        parser = getattr(error, "interactive_parser", None)
+        accepts = set(parser.accepts()) if parser is not None else set()
+    except Exception:  # noqa: BLE001 - a nicety: the lookahead set is still right, only wider
+        accepts = set()
+    return (accepts - {"$END"}) or set(lookahead)
 
 
 # Units people write that the language spells differently.
@@ -558,7 +571,12 @@ class _Builder:
             hours, minutes = str(children[0]).split(":")
             return n.Literal("time", int(hours) * 60 + int(minutes), str(children[0]), span=span)
         if kind == "word":
-            return n.Literal("word", str(children[0]).lower(), str(children[0]), span=span)
+            word = str(children[0])
+            if word.lower() in _FACT_WORDS:
+                # `node.handling < cost` compares two facts, as `cost > node.handling`
+                # does (`transit` stays a word: it is also a node kind)
+                return n.Path((word,), span)
+            return n.Literal("word", word.lower(), word, span=span)
         if kind == "ref":
             return n.Path(tuple(str(t) for t in children if isinstance(t, Token)), span)
         raise AssertionError(f"unknown value {kind}")

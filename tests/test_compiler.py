@@ -153,6 +153,12 @@ def test_references_inside_lists_and_between_keep_every_value():
         Check("node.handling", "ge", (1.0,)), Check("node.handling", "le", (), "order.total")))
 
 
+def test_references_to_the_facts_without_a_field():
+    assert condition("node.handling < cost") == Check("node.handling", "lt", (), "cost")
+    assert condition("order.total between cost and $1000") == AllOf((
+        Check("order.total", "ge", (), "cost"), Check("order.total", "le", (1000.0,))))
+
+
 def test_keys_read_by_each_rule():
     rulebook = compile_rules('rule "r"\n  when node.state is order.ship_to.state and item.qty > 1\n'
                              "  then exclude node\n")

@@ -213,6 +213,14 @@ def test_a_reference_to_another_fact_is_a_path():
     assert test == t_("node.state", "is", n.Path(("order", "ship_to", "state")))
 
 
+def test_the_facts_without_a_field_are_references_too():
+    # `cost > node.handling` names two facts; so does `node.handling < cost`
+    assert when("node.handling < cost") == t_("node.handling", "<", n.Path(("cost",)))
+    assert when("distance >= DISTANCE") == t_("distance", ">=", n.Path(("DISTANCE",)))
+    # `transit` is also a node kind: a word there
+    assert when("node.kind is transit") == t_("node.kind", "is", n.Literal("word", "transit", "transit"))
+
+
 def test_lists():
     assert when('order.ship_to.state in "FL", "GA", "AL"') == t_(
         "order.ship_to.state", "in", string("FL"), string("GA"), string("AL"))
@@ -440,6 +448,9 @@ def test_expected_lists_what_can_come_there_only():
     error = only_error('playbook "t"\nrule "r"\n  when customer.tier iss "VIP"\n  then ship complete\n')
     assert error.message.startswith('unexpected "iss"; expected one of "!=", ".", "<", "<=", "=", ">", ">=", ')
     assert error.message.endswith('; did you mean "is"?')
+    # a character no token starts with: the same list
+    error = only_error('playbook "t"\nrule "r"\n  when order.total between $5 * $10\n  then ship complete\n')
+    assert error.message == 'unexpected "*"; expected "and"'
 
 
 def test_misspelled_action_with_did_you_mean():
