@@ -60,9 +60,12 @@ _SETTINGS = {"optimize", "max_shipments", "split_penalty", "use_carrier", "route
              "route_to_pickup"}
 
 
-def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, skus: list[str]) -> Verdict:
+def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, skus: list[str],
+           pickup: bool = False) -> Verdict:
     """Interpret the firings. `nodes` are the network's nodes (for groups),
-    `skus` the order's skus by line index."""
+    `skus` the order's skus by line index; `pickup`: the order is collected
+    at its pickup node, so a `route to node` does not apply to it (and
+    overrides no `route to pickup node`)."""
     settings = rulebook.settings
     verdict = Verdict(settings.objective, settings.day_value, settings.split_penalty,
                       settings.max_shipments)
@@ -89,6 +92,9 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
                     verdict.adjust[(line, node_id)] += sign * effect.amount
                 continue
             why = Why(rule, effect.reason)
+            if kind == "route_to_node" and pickup:
+                texts.append(f"{effect.text} (not applied: a pickup order is collected at its pickup node)")
+                continue
             if kind in _SETTINGS:
                 slot = "route" if kind.startswith("route") else kind
                 rank = (rule.priority, rule.index)

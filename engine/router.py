@@ -99,7 +99,7 @@ def _route(rulebook: Rulebook, network: Network, catalog: Catalog, stock: Stock,
         return Decision(order.id, "error", playbook=playbook,
                         errors=({"loc": "playbook", "msg": str(error)},))
     verdict = decide(rulebook, firings, situation.base, network.nodes,
-                     [line.sku for line in situation.lines])
+                     [line.sku for line in situation.lines], pickup=order.delivery == "pickup")
     trace = _trace(order.id, firings, verdict, situation)
     tags = tuple(sorted(situation.base.order.get("order.tags") or ()))
     common = dict(objective=verdict.objective, tags=tags, playbook=playbook, trace=trace,

@@ -327,6 +327,23 @@ def test_a_rule_routing_an_order_without_a_pickup_node_to_pickup_holds_it_saying
     assert list(got["nodes"]) == [n.id for n in seed.network.nodes]
 
 
+def test_a_route_to_node_does_not_apply_to_a_pickup_order_and_the_trace_says_so(seed):
+    # a pickup order is collected at its pickup node whatever rule routes it
+    # elsewhere: the trace must not claim that rule won over `route to pickup node`
+    rulebook = dsl.compile('playbook "p"\n\nrule "Dallas ships everything"\n  priority 5\n'
+                           '  then route to node "TX-DC"\n\nrule "Click and collect"\n'
+                           '  when order.delivery is pickup\n  then route to pickup node\n', "pickup.playbook")
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    order.update(delivery="pickup", pickup_node="CHI-HUB")
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["status"] == "routed"
+    assert [(s["node"], s["carrier"]) for s in got["shipments"]] == [("CHI-HUB", None)]
+    assert [(t["rule"], t["effect"]) for t in got["trace"]] == [
+        ("Dallas ships everything",
+         'route to node "TX-DC" (not applied: a pickup order is collected at its pickup node)'),
+        ("Click and collect", "route to pickup node")]
+
+
 def test_batch_reserves_as_it_goes(seed):
     order = SEED_SCENARIOS[0]["order"]
     orders = []
