@@ -344,6 +344,16 @@ def test_a_route_to_node_does_not_apply_to_a_pickup_order_and_the_trace_says_so(
         ("Click and collect", "route to pickup node")]
 
 
+def test_the_ship_to_codes_are_read_in_capitals(seed):
+    # the address's state was; its country too: "us" is "US" (the ZIP resolves as in the US)
+    rulebook = dsl.compile('playbook "p"\n\nrule "Domestic"\n  when order.ship_to.country is "US"\n'
+                           '  and order.ship_to.state is "CO"\n  then tag order "domestic"\n', "codes.playbook")
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    order["ship_to"].update(country="us", state="co")
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert (got["status"], got["tags"]) == ("routed", ["domestic"])
+
+
 def test_batch_reserves_as_it_goes(seed):
     order = SEED_SCENARIOS[0]["order"]
     orders = []
