@@ -498,21 +498,29 @@ class Service:
         network has lost since it was stored (409, nothing changed)."""
         self.rulebook(version)          # compiles: a stored version always checks clean
         with self.store.write() as conn:
-            row = self.store.playbook(version, conn)
-            known = self._known_ids()
-            if row is not None and known is not None:
-                problems = _misfits(row["text"], known)
-                if problems:
-                    raise Conflict(f"playbook {version} does not fit the network: " + problems[0]["msg"],
-                                   problems)
+            self._version_fits(conn, version)
             self.store.activate(conn, version, actor)
         return {"active": version}
 
     def shadow(self, version: str, on: bool, actor: str | None) -> dict:
+        """Start (or stop) a shadow run; a version that names nodes or
+        carriers the network has lost cannot start one, as it could not go
+        live (409): its rules on them would never apply, and the run would
+        show what the version cannot do once activated."""
         self.rulebook(version)
         with self.store.write() as conn:
+            if on:
+                self._version_fits(conn, version)
             self.store.set_shadow(conn, version, on, actor)
         return {"version": version, "shadow": on}
+
+    def _version_fits(self, conn, version: str) -> None:
+        row = self.store.playbook(version, conn)
+        known = self._known_ids()
+        if row is not None and known is not None:
+            problems = _misfits(row["text"], known)
+            if problems:
+                raise Conflict(f"playbook {version} does not fit the network: " + problems[0]["msg"], problems)
 
     def shadow_report(self, version: str) -> dict:
         """What shadowing this version has shown so far: how many orders, the

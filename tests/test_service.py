@@ -94,6 +94,19 @@ def test_a_stored_version_that_names_a_dropped_node_cannot_be_activated(service)
     assert [row["version"] for row in active] == [plain["version"]]     # nothing changed
 
 
+def test_a_stored_version_that_names_a_dropped_node_cannot_start_a_shadow_run(service):
+    demo_version = service.store.query("SELECT version FROM playbooks WHERE active = 1")[0]["version"]
+    plain, _ = service.add_playbook('playbook "Plain"\n', "test")
+    service.activate(plain["version"], "test")
+    service.put_network(demo_network(drop="BOS-STORE"), "test")
+    with pytest.raises(Conflict) as refused:
+        service.shadow(demo_version, True, "test")
+    assert refused.value.details == [{"loc": "playbook line 11",
+                                      "msg": 'unknown node "BOS-STORE"; did you mean "MSP-STORE"?'}]
+    assert service.store.query("SELECT version FROM playbooks WHERE shadow = 1") == []     # nothing changed
+    assert service.shadow(demo_version, False, "test") == {"version": demo_version, "shadow": False}
+
+
 def test_a_network_in_another_currency_is_warned_about(service):
     # Steve does not convert amounts: a playbook in euros on a dollar network is told so,
     # as a warning (a network that leaves out `currency` means USD); nothing is refused
