@@ -233,7 +233,7 @@ def _possible(error: UnexpectedInput, lookahead: set[str]) -> set[str]:
         accepts = set(parser.accepts()) if parser is not None else set()
     except Exception:  # noqa: BLE001 - a nicety: the lookahead set is still right, only wider
         accepts = set()
-    return (accepts - {"$END"}) or set(lookahead)
+    return (accepts - {"$END"}) or accepts or set(lookahead)
 
 
 # Units people write that the language spells differently.
