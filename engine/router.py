@@ -197,7 +197,7 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         elif facts["node.load"] >= 1.0:
             why_not = "over capacity today"
         elif not lanes.get(node_id):
-            why_not = "no allowed carrier serves this route"
+            why_not = _NO_CARRIER
         if why_not:
             if node_id in blocked:
                 blocked[node_id].append(why_not)
@@ -258,7 +258,7 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
         reason = "no plan found within the time limit for one order" if limits.expired() else \
             alloc.explain_infeasible(problem)
         if not candidates:
-            reason = _nothing_can_ship(situation, blocked)
+            reason = _nothing_can_ship(situation, blocked, verdict)
         elif (capped or node_units) and alloc.solve(replace(problem, stock={**usable, **capped},
                                                              node_units=None)):
             # a plan exists when the nodes' capacity left is not counted
@@ -397,11 +397,23 @@ def _all_unused(network: Network, situation: Situation,
     return {n.id: reasons.get(n.id, "not used: the order is held") for n in network.nodes}
 
 
-def _nothing_can_ship(situation: Situation, blocked: dict[str, list[str]]) -> str:
-    for line in situation.lines:
-        return f"no node can ship {line.sku}" if len(situation.lines) == 1 else \
-            "no node can ship the order's items"
-    return "nothing to ship"
+_NO_CARRIER = "no allowed carrier serves this route"
+
+
+def _nothing_can_ship(situation: Situation, blocked: dict[str, list[str]], verdict: Verdict) -> str:
+    """Why no node is left, so that the reason does not read as if the
+    network had no stock: the carrier a `use carrier` rule leaves, when it
+    is what stops nodes that have the items; else one cause that stops
+    every such node (all excluded by one rule, say)."""
+    if not situation.lines:
+        return "nothing to ship"
+    said = f"no node can ship {situation.lines[0].sku}" if len(situation.lines) == 1 else \
+        "no node can ship the order's items"
+    causes = {cause for reasons in blocked.values() for cause in reasons}
+    if _NO_CARRIER in causes and verdict.carrier is not None:
+        return (f"{said}: {verdict.carrier[2].cite()} ships by {verdict.carrier[0]} only, which does "
+                "not serve the nodes that have them")
+    return f"{said} ({causes.pop()})" if len(causes) == 1 else said
 
 
 def _trace(order_id: str, firings, verdict: Verdict, situation: Situation) -> tuple[TraceEntry, ...]:

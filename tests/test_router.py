@@ -354,6 +354,21 @@ def test_the_ship_to_codes_are_read_in_capitals(seed):
     assert (got["status"], got["tags"]) == ("routed", ["domestic"])
 
 
+def test_a_held_order_no_node_can_ship_says_what_stops_the_nodes(seed):
+    # not only "no node can ship": the network has the parka, a rule stops every node
+    order = SEED_SCENARIOS[0]["order"]
+    carrier = dsl.compile('playbook "p"\n\nrule "Air only"\n  then use carrier "NO-SUCH-AIR"\n', "air.playbook")
+    got = engine.route(carrier, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["reason"] == ('cannot be served now: no node can ship PARKA-M-RED: rule "Air only" '
+                             "(air.playbook:3) ships by NO-SUCH-AIR only, which does not serve the nodes "
+                             "that have them")
+    recall = dsl.compile('playbook "p"\n\nrule "Recall"\n  when item.sku is "PARKA-M-RED" and node.id is not "X"\n'
+                         '  then exclude node because "recalled"\n', "recall.playbook")
+    got = engine.route(recall, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["reason"] == ('cannot be served now: no node can ship PARKA-M-RED '
+                             '(excluded by rule "Recall" (recall.playbook:3): recalled)')
+
+
 def test_batch_reserves_as_it_goes(seed):
     order = SEED_SCENARIOS[0]["order"]
     orders = []
