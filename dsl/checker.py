@@ -105,9 +105,26 @@ class _Checker:
         self.check_settings()
         self.check_groups()
         self.check_rules()
+        self.check_balanced()
         self.check_currency()
         self.check_invisible()
         return self.out
+
+    def check_balanced(self) -> None:
+        """`optimize balanced` weighs the slowest shipment's days at `a day
+        saved is worth`: without that setting ($0) it plans as `optimize cost`."""
+        if any(s.name == "day_value" for s in self.playbook.settings) or \
+                any(u.kind in ("setting", "text") for u in self.playbook.unreadable):
+            return
+        spans = [s.value.span for s in self.playbook.settings
+                 if s.name == "optimize" and str(s.value.value).lower() == "balanced"]
+        spans += [a.span for r in self.playbook.rules for a in r.actions
+                  if a.kind == "optimize" and a.target == "balanced"]
+        if spans:
+            self.warning(min(spans, key=lambda span: (span.line, span.column)),
+                         "`optimize balanced` weighs each day of transit at `a day saved is worth`, which "
+                         "this playbook does not set ($0), so balanced plans the same as `optimize cost`; "
+                         "set it before the first rule, e.g. a day saved is worth $3.00")
 
     def check_invisible(self) -> None:
         """Invisible characters make text look the same but compare different;

@@ -573,3 +573,17 @@ def test_a_bare_number_above_1_for_a_percentage_is_suspicious():
         (3, 20, "warning", "node.load is a percentage and a bare number is a share of 1, so 80 means "
                            "8000%: write 80% (or 8000%) to say which")]
     assert rule_problems("node.load > 0.8 and item.margin >= 1", "exclude node") == []
+
+
+BALANCED_WITHOUT_A_DAY = ("`optimize balanced` weighs each day of transit at `a day saved is worth`, which this "
+                          "playbook does not set ($0), so balanced plans the same as `optimize cost`; set it "
+                          "before the first rule, e.g. a day saved is worth $3.00")
+
+
+def test_balanced_without_a_value_for_a_day_is_warned_about():
+    assert problems('playbook "t"\noptimize balanced\n') == [(2, 10, "warning", BALANCED_WITHOUT_A_DAY)]
+    # once, at the first place that asks for it
+    assert problems(one_rule("order.total > $5", "optimize balanced") + 'rule "s"\n  then optimize balanced\n') \
+        == [(4, 8, "warning", BALANCED_WITHOUT_A_DAY)]
+    assert problems('playbook "t"\na day saved is worth $2\noptimize balanced\n') == []
+    assert problems(one_rule("order.total > $5", "optimize speed")) == []
