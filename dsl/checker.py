@@ -246,10 +246,14 @@ class _Checker:
                 self.check_node_id(str(member.value), member.span)
             if group.where is not None:
                 for test in tests_in(group.where):
-                    fact = test.path.parts[0].lower()
-                    if fact in f.FACTS and fact != "node":
-                        self.error(test.path.span, f'a group is a set of nodes: its condition can '
-                                   f'only look at node fields, not "{test.path.text}"')
+                    # the fact tested, and any fact named as a value (`node.state is
+                    # order.ship_to.state`): a group is the same for every order
+                    paths = [test.path, *(v for v in test.values if isinstance(v, n.Path))]
+                    other = next((p for p in paths if p.parts[0].lower() in f.FACTS
+                                  and p.parts[0].lower() != "node"), None)
+                    if other is not None:
+                        self.error(other.span, f'a group is a set of nodes: its condition can '
+                                   f'only look at node fields, not "{other.text}"')
                         continue
                     if test.op in ("in group", "not in group") and self.group_used_too_early(
                             group, test.values[0], seen):

@@ -376,6 +376,13 @@ def test_a_group_condition_looks_at_nodes_only():
     assert problems('playbook "t"\ngroup "g" is nodes where order.total > $5\n') == [
         (2, 26, "error", 'a group is a set of nodes: its condition can only look at node fields, '
                          'not "order.total"')]
+    # nor name another fact as a value: `exclude group` would test it on the node alone
+    assert problems('playbook "t"\ngroup "g" is nodes where node.state is order.ship_to.state\n') == [
+        (2, 40, "error", 'a group is a set of nodes: its condition can only look at node fields, '
+                         'not "order.ship_to.state"')]
+    assert problems('playbook "t"\ngroup "g" is nodes where node.handling < cost\n') == [
+        (2, 42, "error", 'a group is a set of nodes: its condition can only look at node fields, not "cost"')]
+    assert problems('playbook "t"\ngroup "g" is nodes where node.state is node.region\n') == []
 
 
 # ---- settings -----------------------------------------------------------------------------------
