@@ -121,7 +121,11 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
                           "penalize_named_node", "exclude_group", "avoid_group"):
                 if kind.endswith("group"):
                     if node_facts is None:
-                        node_facts = {n.id: _node_facts(n) for n in nodes}
+                        # the candidates' node facts where there are some: their
+                        # node.load counts the units promised today, as `node in
+                        # group` in a candidate rule sees it
+                        known = getattr(base, "nodes", None) or {}
+                        node_facts = {n.id: known.get(n.id) or _node_facts(n) for n in nodes}
                     group = rulebook.groups[effect.target]
                     targets = [nid for nid, facts in node_facts.items() if holds(group, facts)]
                 else:

@@ -258,7 +258,10 @@ class Compiled:
         # whether any rule reads it elsewhere (see engine.recheck)
         self.load_tests = tuple({rule.node_slot: rule.node_part for rule in self.rules
                                  if rule.node_cond is not None and LOAD in _keys(rule.node_cond)}.values())
-        self.load_elsewhere = any(rule.load_elsewhere for rule in self.rules)
+        self.load_elsewhere = any(rule.load_elsewhere for rule in self.rules) or any(
+            # `exclude`/`avoid group` of a group on node.load: its members change with it
+            effect.kind in ("exclude_group", "avoid_group") and LOAD in _keys(rulebook.groups[effect.target])
+            for rule in rulebook.rules for effect in rule.effects)
         # id(node facts) -> (those facts, [answer per node slot or None])
         self.node_answers: dict[int, tuple[dict, list]] = {}
 

@@ -75,6 +75,9 @@ LOAD_ELSEWHERE = {
     "with the order": playbook('rule "Busy for big orders"\n  when node.load > 50% or order.total > $500\n'
                                '  then penalize node by $3.00\n'),
     "in set": playbook('rule "Remember the load"\n  when node.kind is store\n  then set order.busy to node.load\n'),
+    # a group on node.load whose members an order-wide action excludes
+    "in a group action": playbook('group "busy" is nodes where node.load > 50%\n\n'
+                                  'rule "Spare busy nodes"\n  then exclude group "busy"\n'),
 }
 
 
@@ -222,6 +225,17 @@ def test_load_read_with_other_facts_needs_equal_loads(where):
     # equal loads, or a load change where it counts no units, still decide alike
     assert alike(book, before, promised(before, "BOS-STORE", 2), order(("A", 1)))
     assert alike(book, before, promised(before, "TX-DC", 70), order(("A", 1)))
+
+
+def test_a_group_action_on_load_sees_todays_units():
+    # BOS-STORE next door ships at 10%; at 55% it is in "busy" and excluded
+    book = LOAD_ELSEWHERE["in a group action"]
+    before = promised(stock(), "BOS-STORE", 2)
+    after = promised(before, "BOS-STORE", 11)
+    assert json.loads(decision(book, before, order(("A", 1))))["shipments"][0]["node"] == "BOS-STORE"
+    assert json.loads(decision(book, after, order(("A", 1))))["nodes"]["BOS-STORE"] == \
+        'excluded by rule "Spare busy nodes" (x.playbook:6)'
+    assert not alike(book, before, after, order(("A", 1)))
 
 
 def test_a_top_level_and_keeps_the_node_only_load_test_apart():

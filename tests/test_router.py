@@ -369,6 +369,19 @@ def test_a_held_order_no_node_can_ship_says_what_stops_the_nodes(seed):
                              '(excluded by rule "Recall" (recall.playbook:3): recalled)')
 
 
+def test_a_group_action_sees_the_load_of_today_as_node_in_group_does(seed):
+    # CHI-HUB (capacity 150) has promised 100 units today: 67% loaded for both
+    rulebook = dsl.compile('playbook "p"\n\ngroup "busy" is nodes where node.load >= 50%\n\n'
+                           'rule "Spare busy nodes"\n  then exclude group "busy"\n\n'
+                           'rule "Seen busy"\n  when node in group "busy"\n  then tag order "busy node"\n',
+                           "load.playbook")
+    stock = seed.stock()
+    stock.used_today["CHI-HUB"] = 100
+    got = engine.route(rulebook, seed.network, seed.catalog, stock, SEED_SCENARIOS[0]["order"]).to_json()
+    assert got["tags"] == ["busy node"]
+    assert got["nodes"]["CHI-HUB"] == 'excluded by rule "Spare busy nodes" (load.playbook:5)'
+
+
 def test_batch_reserves_as_it_goes(seed):
     order = SEED_SCENARIOS[0]["order"]
     orders = []
