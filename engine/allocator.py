@@ -566,6 +566,20 @@ def _build_plan(problem, model, inst, alloc, exact):
     return Plan(tuple(shipments), value, cost, days, avoided, exact)
 
 
+def _ships_alone(problem: Problem, model: _Model, node: str) -> bool:
+    """True when `node` could ship the whole order in one shipment: a
+    candidate with carriers for every line, the stock of each item and,
+    under node_units, the capacity left for all the units."""
+    wanted: dict[str, int] = {}
+    for ln in problem.lines:
+        if (ln.index, node) not in model.pairs or not problem.carriers.get(node):
+            return False
+        wanted[ln.sku] = wanted.get(ln.sku, 0) + ln.qty
+    if any(problem.stock.get((node, sku), 0) < qty for sku, qty in wanted.items()):
+        return False
+    return sum(wanted.values()) <= (problem.node_units or {}).get(node, sum(wanted.values()))
+
+
 def explain_infeasible(problem: Problem) -> str:
     """A short human reason why ``solve(problem)`` finds no plan."""
     model = _Model(problem)
@@ -574,7 +588,7 @@ def explain_infeasible(problem: Problem) -> str:
         nodes = {c.node for (i, _), c in model.pairs.items()
                  if i == ln.index and problem.carriers.get(c.node)}
         if not nodes:
-            return f"no node can ship {ln.sku} (line {ln.index})"
+            return f"no node can ship {ln.sku} (order line {ln.index + 1})"
         have = sum(max(problem.stock.get((n, ln.sku), 0), 0) for n in nodes)
         if have < ln.qty:
             return f"not enough stock of {ln.sku}: {ln.qty} wanted, {have} available"
@@ -593,6 +607,7 @@ def explain_infeasible(problem: Problem) -> str:
     # proven only by a search that saw every plan (capacity shared out per sku: several searches)
     proven = _PROOF.none_proven and not problem.node_units
     if problem.ship_complete:
+        proven = proven or not any(_ships_alone(problem, model, node) for node in model.node_ids)
         return "no single node has every item (ship complete)" if proven else \
             "no single node with every item was found within the work limit (ship complete)"
     allowed = problem.max_shipments

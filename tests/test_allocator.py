@@ -539,8 +539,11 @@ def test_explain_infeasible():
     complete = replace(spread, max_shipments=None, ship_complete=True)
     assert explain_infeasible(complete) == "no single node has every item (ship complete)"
     nobody = problem([("a", 1, 1.0)], {"A": []}, {0: ["A"]}, {("A", "a"): 1})
-    assert explain_infeasible(nobody) == "no node can ship a (line 0)"
+    assert explain_infeasible(nobody) == "no node can ship a (order line 1)"
     assert explain_infeasible(replace(spread, max_shipments=4)) == "a plan exists"
+    # with capacity shared out per item (several searches) "no single node" is still certain
+    capped = replace(complete, stock={**complete.stock, ("P", "b"): 1}, node_units={"P": 1})
+    assert explain_infeasible(capped) == "no single node has every item (ship complete)"
 
 
 def test_validation():
