@@ -51,12 +51,19 @@ plan, no day limit starts past the time limit (or when its instance could
 not be built in time); until there is one, only the one with every carrier
 still starts past it.
 
+Mid-size orders (engine/allocator.py): when the exact search runs out of
+its budget, :func:`improve_from` runs this local search from its plan (made
+to keep the units first: :func:`repaired`), then :func:`reopened`, a tabu
+search over the set of open nodes that prices each set by assigning the
+order to it afresh, then the local search again.
+
 It stops at a local optimum, when its share of the work budget is spent
 (a work unit is roughly a microsecond of CPU) or at the order's time limit.
 """
 from __future__ import annotations
 
 import heapq
+import itertools
 from time import monotonic
 
 from ._bigplan import Plan
@@ -66,6 +73,8 @@ from .limits import current as deadline, expired
 IMPROVE = 1e-6      # smallest gain a move must bring (well above rounding)
 KICKS = 4           # near-miss swaps tried at a local optimum
 TRIALS = 6          # nodes (and rates) tried per opening or swap
+STALE = 8           # moves in a row that find nothing better end the search over node sets
+POOL = 12           # closed nodes tried per step of the descent over node sets
 FIRSTS = 12         # first nodes tried when building under max shipments fails
 
 
@@ -113,6 +122,143 @@ def search(inc, limits, make, units, floor, work):
             plan.improve(share)
             work -= share - max(plan.left, 0)
             _offer(inc, plan, prim, off)
+
+
+def improve_from(inc, inst, prim, off, units, work, alloc=None):
+    """From ``alloc`` (default: ``inc``'s plan) in ``inst``, made to keep
+    ``units`` first (:func:`repaired`): the local search (module doc) with
+    half of ``work`` units, :func:`reopened` with half of what is left, the
+    local search again with the rest; offers what it ends with."""
+    plan = repaired(inst, units, inc.alloc if alloc is None else alloc)
+    if plan is not None:
+        _offer(inc, plan, prim, off)
+        if inst.maxship > 1:
+            plan.improve(work // 2)
+            _offer(inc, plan, prim, off)
+            work -= work // 2 - max(plan.left, 0)
+            plan = reopened(plan, work // 2)
+            work -= work // 2 - max(plan.left, 0)
+            plan.improve(work)
+            _offer(inc, plan, prim, off)
+
+
+def reopened(plan, work):
+    """A search over the set of open nodes (a tabu search): from the
+    present set, it prices every set not priced before that closes one open
+    node, swaps it for one of the POOL closed nodes whose opening looks best
+    (:meth:`_Search._promising`) among those that can ship some of the
+    lines no other open node can (and, room permitting, for as many more as
+    ship the rest of those: each the one that ships most of them), or
+    (under max shipments) adds one of the POOL -- or, when none of those
+    is left to price, closes two open nodes and opens nodes alike -- and
+    moves to the best of them even when that is worse (a set is priced by
+    assigning the order to it afresh: :meth:`Plan.fill`, then chunk
+    relocations while they pay). Stops after STALE moves in a row that do
+    not beat the best plan, when no set is left or ``work`` units are
+    spent; returns the best plan (``left``: the work not spent)."""
+    inst, units, left = plan.inst, plan.units, work
+
+    def priced(nodes):
+        nonlocal left
+        p = _Search(inst, units)
+        p.left = left
+        ok = not p.fill(nodes, True)
+        while ok and p.left > 0 and p._relocate():
+            pass
+        left = p.left
+        p.log.clear()
+        return p if ok and p._made() and p.fits() else None
+
+    def neighbours(plan, drop):
+        nonlocal left
+        now, order = plan._opened(), []
+        plan.left = left
+        for _, n, _ in plan._promising(None):
+            if n not in order:
+                order.append(n)
+        left = plan.left
+        rank = {n: i for i, n in enumerate(order)}
+        for gone in itertools.combinations([m for m in now if m != inst.req], drop):
+            rest = [n for n in now if n not in gone]
+            # the lines no other open node can ship: the nodes that take their place must
+            orphans = [plan.lines[li].pos_of for m in gone for li in sorted(plan.on[m])
+                       if not any(n in plan.lines[li].pos_of for n in rest)]
+            if not orphans:
+                yield rest
+            tried = 0
+            for n in order:
+                if tried == POOL or left <= 0:
+                    break
+                left -= len(orphans) + 1
+                left_out = [pos for pos in orphans if n not in pos]
+                if orphans and len(left_out) == len(orphans):
+                    continue
+                tried += 1
+                nodes = rest + [n]
+                while left_out and len(nodes) < inst.maxship:   # cover the others
+                    left -= len(order) * len(left_out)
+                    k = min(order, key=lambda k: (-sum(k in pos for pos in left_out), rank[k]))
+                    if k in nodes or not any(k in pos for pos in left_out):
+                        break
+                    nodes.append(k)
+                    left_out = [pos for pos in left_out if k not in pos]
+                if not left_out:
+                    yield sorted(nodes)
+        if drop == 1 and len(now) < inst.maxship:
+            yield from (sorted(now + [n]) for n in order[:POOL])
+
+    best, seen, stale = plan, {tuple(plan._opened())}, 0
+    while stale < STALE and left > 0 and not expired():
+        found = []
+        for drop in (1, 2):             # two nodes at a time when no one-node move is left
+            for nodes in neighbours(plan, drop):
+                if tuple(nodes) in seen:
+                    continue
+                seen.add(tuple(nodes))
+                got = priced(nodes)
+                if got is not None:
+                    found.append((got.key(), len(found), got))
+                if left <= 0 or expired():
+                    break
+            if found or left <= 0 or expired():
+                break
+        if not found:
+            break
+        plan = min(found, key=lambda f: f[:2])[2]
+        stale += 1
+        if _Search._better(plan.key(), best.key()):
+            best, stale = plan, 0
+    best.left = left
+    best.log.clear()
+    return best
+
+
+def repaired(inst, units, alloc):
+    """The plan ``alloc`` with what its nodes ship past their ``units``
+    taken off them (the lines last in ``inst.lines`` first: the lightest of
+    those with many candidates) and given to its other nodes (where it adds
+    least, then along augmenting paths), and to more nodes as long as they
+    cannot take it all (each time the one with room for most of what is
+    left) and max shipments allows; else None."""
+    plan = _Search(inst, units, alloc)
+    for n in plan.nodes:
+        for li in sorted(plan.on[n], reverse=True):
+            over = plan.load[n] - units[n]
+            if over <= 0:
+                break
+            plan.shift(li, n, None, min(over, plan.at[li][n]))
+    chosen = plan._opened()
+    while any(plan.need) and plan.fill(chosen, True):
+        if len(chosen) >= inst.maxship:
+            return None
+        # one more node: the one with room for most of what is left
+        got = min(((-plan.coverage(n), inst.pmin[n], inst.fmin[n], n) for n in plan.nodes if n not in chosen),
+                  default=(0,))
+        if got[0] >= 0:
+            return None
+        chosen.append(got[3])
+    plan.log.clear()
+    return plan if plan.fits() else None
 
 
 def _start(inst, units, floor):
@@ -312,9 +458,9 @@ class _Search(Plan):
         return self._try([lambda n=n, m=m: self._swap(n, m)
                           for n in sorted({n for _, n, _ in self._promising()}) for m in closable])
 
-    def _promising(self):
-        """The TRIALS (estimate, closed node, rate) whose opening looks best
-        by :meth:`_estimate`, one per carrier rate of each node."""
+    def _promising(self, count=TRIALS):
+        """The ``count`` (estimate, closed node, rate) whose opening looks
+        best by :meth:`_estimate`, one per carrier rate of each node."""
         found = []
         for n in self.nodes:
             if not self.on[n]:
@@ -323,7 +469,7 @@ class _Search(Plan):
                     fixed[r] = min(f, fixed.get(r, INF))
                 found.extend((self._estimate(n, r, f), n, r) for r, f in sorted(fixed.items()))
         found.sort()
-        return found[:TRIALS]
+        return found[:count]
 
     def _closable(self):
         """The TRIALS (estimate, open node) whose closing looks best: each

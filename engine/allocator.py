@@ -37,8 +37,10 @@ Algorithm (details in ``engine/_search.py``):
    of one more shipment when the open ones cannot take the rest);
 4. the searches share a work budget (WORK_LIMIT, 5x for orders of at most
    SMALL_ORDER lines); when it runs out the best plan found is polished
-   (local search, exhaustive search over a few promising nodes) and
-   returned with exact=False; when none was found (a tight max shipments
+   (local search, exhaustive search over a few promising nodes), then
+   improved by engine/_bigsearch.py's local search and its search over
+   sets of open nodes (MID_WORK times the budget), and returned with
+   exact=False; when none was found (a tight max shipments
    that the line-by-line greedy plan breaks), engine/_bigsearch.py's
    construction finds one whenever the nodes it picks can ship the order.
    A held order's reason claims only what the search proved ("needs 3
@@ -51,7 +53,9 @@ Algorithm (details in ``engine/_search.py``):
    node, then a local search that opens, closes and swaps nodes and moves
    lines between them, with LONG_WORK times the budget; exact=False). It
    keeps node_units itself: solve() does not share them out per sku first
-   (_within_capacity) for such orders.
+   (_within_capacity) for such orders, nor for orders of more than
+   SMALL_ORDER lines whose search over the per-sku caps alone was cut
+   short and breaks a node's units (_units_kept).
 """
 from __future__ import annotations
 
@@ -68,6 +72,7 @@ from .limits import expired
 WORK_LIMIT = 400_000    # search work units per solve (~0.1-0.3 s of CPU)
 SMALL_ORDER = 6         # orders with at most this many lines get 5x the budget
 LONG_WORK = 2           # orders past _search.MAX_CHUNKS lines get 2x (~0.3-0.5 s)
+MID_WORK = 1           # a cut-short search's plan: _bigsearch's local search gets 1x more
 OBJECTIVES = ("cost", "speed", "balanced")
 
 
@@ -254,7 +259,10 @@ def _within_capacity(problem: Problem, require_node: str | None, budget: list[in
     and the node no longer couples them), node by node. The searches over
     ways share one budget (MAX_SPLITS per solve, MAX_SPLITS_FORCED for the
     explanations' forced solves: the ways of several nodes multiply); past it, or past the order's time limit, a few likely shares
-    are tried instead (_likely_shares) and the plan is not proven optimal."""
+    are tried instead (_likely_shares) and the plan is not proven optimal.
+    When the search with the caps alone was itself cut short (an order of
+    more than SMALL_ORDER lines), the searches over ways would be too: the
+    units are kept by _bigsearch's local search instead (_units_kept)."""
     plain = _without_units(problem)
     plan = _solve(plain, require_node)
     if plan is None:
@@ -265,6 +273,12 @@ def _within_capacity(problem: Problem, require_node: str | None, budget: list[in
     node = next((n for n in sorted(problem.node_units) if units.get(n, 0) > problem.node_units[n]), None)
     if node is None:
         return plan
+    if not plan.exact and len(problem.lines) > SMALL_ORDER:
+        # the search over the caps alone was cut short: so would be those over the
+        # ways of sharing capacity; keep the capacity in the local search instead
+        found = _units_kept(problem, plain, require_node, plan)
+        if found is not None:
+            return found
     left = problem.node_units[node]
     skus = sorted({ln.sku for ln in problem.lines if problem.stock.get((node, ln.sku), 0) > 0})
     caps = [problem.stock[node, sku] for sku in skus]
@@ -285,6 +299,34 @@ def _within_capacity(problem: Problem, require_node: str | None, budget: list[in
     if best is not None and not exact:
         best = best._replace(exact=False)
     return best
+
+
+def _units_kept(problem: Problem, plain: Problem, require_node: str | None, plan: Plan) -> Plan | None:
+    """A plan within every node's units left, by engine/_bigsearch.py's local
+    search keeping them: from `plan` (the best found over the per-sku caps
+    alone) with what its nodes ship past their units moved to its other
+    nodes, and from the long orders' construction (then improved alike
+    if it is the better one); the best plan found (exact=False)."""
+    model, instances = _shared(plain)
+    req = None if require_node is None else model.node_index[require_node]
+    floor = model.av_floor if req is None else model.av_floor + _avoided_with(model, req)
+    units = [problem.node_units.get(n, INF) for n in model.node_ids]
+    limits = _day_limits(problem, model)
+    D, prim, off = next((lim for lim in limits if lim[0] is None or lim[0] == plan.days), limits[0])
+    inc = _search.Incumbent()
+    inst = _instance(model, instances, req, D)
+    alloc = [(index, model.node_index[s.node], qty) for s in plan.shipments for index, qty in s.lines]
+    _bigsearch.improve_from(inc, inst, prim, off, units, MID_WORK * WORK_LIMIT, alloc)
+    if not expired():
+        first = inc.alloc
+        _bigsearch.search(inc, limits, lambda D: _instance(model, instances, req, D), units, floor,
+                          MID_WORK * WORK_LIMIT)
+        if inc.alloc is not first and not expired():     # the construction's plan won: improve it too
+            prim, off = next((p, o) for D, p, o in limits if D == inc.inst.D)
+            _bigsearch.improve_from(inc, inc.inst, prim, off, units, MID_WORK * WORK_LIMIT)
+    if inc.alloc is None:
+        return None
+    return _build_plan(problem, model, inc.inst, inc.alloc, False)
 
 
 def _likely_shares(problem: Problem, plan: Plan, node: str, skus: list[str], left: int) -> list[tuple[int, ...]]:
@@ -427,6 +469,8 @@ def _solve(problem: Problem, require_node: str | None = None) -> Plan | None:
             if prim is None:    # the instance _bigsearch planned with: its day limit's key
                 prim, off = next((p, o) for D, p, o in limits if D == inst.D)
             _search.polish(model, inc, inst, prim, off, work // 2)
+            if not expired():
+                _bigsearch.improve_from(inc, inst, prim, off, [INF] * len(model.node_ids), MID_WORK * WORK_LIMIT)
     if inc.alloc is None:
         _PROOF.none_proven = exact
         return None
