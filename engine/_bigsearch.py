@@ -151,9 +151,10 @@ def reopened(plan, work):
     ship the rest of those: each the one that ships most of them), or
     (under max shipments) adds one of the POOL -- or, when none of those
     is left to price, closes two open nodes and opens nodes alike -- and
-    moves to the best of them even when that is worse (a set is priced by
-    assigning the order to it afresh: :meth:`Plan.fill`, then chunk
-    relocations while they pay). Stops after STALE moves in a row that do
+    moves to the best of them even when that is worse. The closings are
+    priced first, then the swaps and additions, best first, in turn; a set
+    is priced by assigning the order to it afresh (:meth:`Plan.fill`, then
+    chunk relocations while they pay). Stops after STALE moves in a row that do
     not beat the best plan, when no set is left or ``work`` units are
     spent; returns the best plan (``left``: the work not spent)."""
     inst, units, left = plan.inst, plan.units, work
@@ -177,14 +178,15 @@ def reopened(plan, work):
             if n not in order:
                 order.append(n)
         left = plan.left
-        rank = {n: i for i, n in enumerate(order)}
+        rank, drops, lists = {n: i for i, n in enumerate(order)}, [], []
         for gone in itertools.combinations([m for m in now if m != inst.req], drop):
             rest = [n for n in now if n not in gone]
             # the lines no other open node can ship: the nodes that take their place must
             orphans = [plan.lines[li].pos_of for m in gone for li in sorted(plan.on[m])
                        if not any(n in plan.lines[li].pos_of for n in rest)]
             if not orphans:
-                yield rest
+                drops.append(rest)
+            lists.append([])
             tried = 0
             for n in order:
                 if tried == POOL or left <= 0:
@@ -203,9 +205,13 @@ def reopened(plan, work):
                     nodes.append(k)
                     left_out = [pos for pos in left_out if k not in pos]
                 if not left_out:
-                    yield sorted(nodes)
+                    lists[-1].append(sorted(nodes))
         if drop == 1 and len(now) < inst.maxship:
-            yield from (sorted(now + [n]) for n in order[:POOL])
+            lists.append([sorted(now + [n]) for n in order[:POOL]])
+        # the closings first, then the swaps (and additions) best first, in turn
+        yield from drops
+        for r in range(max(map(len, lists), default=0)):
+            yield from (sets[r] for sets in lists if r < len(sets))
 
     best, seen, stale = plan, {tuple(plan._opened())}, 0
     while stale < STALE and left > 0 and not expired():
