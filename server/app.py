@@ -416,7 +416,7 @@ def create_app(db: str | None = None, token: str | None = None, max_body: int | 
     async def lifespan(app):
         store = Store(db)
         app.state.service = Service(store, os.environ.get("STEVE_MATCHER", "compiled"),
-                                    early_routing=os.environ.get("STEVE_EARLY_ROUTING") == "1")
+                                    early_routing=os.environ.get("STEVE_EARLY_ROUTING", "1") != "0")
         app.state.service.on_early = app.state.metrics.count_early
         await run_in_threadpool(app.state.service.warm)
         try:

@@ -806,20 +806,21 @@ def early_counts(text: str) -> dict[str, float]:
             for outcome in ("kept", "routed_again")}
 
 
-def test_orders_are_not_routed_early_unless_asked(server):
-    add_item(server, "T-LATE", {"PA-DC": 10})
-    before = early_counts(server.http.get("/metrics").text)
-    assert server.http.post("/orders", json=order("LATE-1", ("T-LATE", 1))).status_code == 201
-    assert early_counts(server.http.get("/metrics").text) == before == {"kept": 0.0, "routed_again": 0.0}
+def test_orders_are_not_routed_early_when_that_is_turned_off(fresh):
+    live = fresh("--demo", env={"STEVE_EARLY_ROUTING": "0"})
+    add_item(live, "T-LATE", {"PA-DC": 10})
+    before = early_counts(live.http.get("/metrics").text)
+    assert live.http.post("/orders", json=order("LATE-1", ("T-LATE", 1))).status_code == 201
+    assert early_counts(live.http.get("/metrics").text) == before == {"kept": 0.0, "routed_again": 0.0}
 
 
 # ---- servers of their own ----------------------------------------------------------------------
 
 def test_metrics_count_the_orders_whose_early_decision_was_kept(fresh):
-    """With STEVE_EARLY_ROUTING=1, orders placed one at a time are each
+    """By default (early routing on), orders placed one at a time are each
     routed early and keep that decision under the write lock; retries and
     dry runs route nothing early."""
-    live = fresh("--demo", env={"STEVE_EARLY_ROUTING": "1"})
+    live = fresh("--demo")
     add_item(live, "T-EARLY", {"PA-DC": 10, "KC-DC": 10})
     before = early_counts(live.http.get("/metrics").text)
     bodies = [order(f"ER-{n}", ("T-EARLY", 1)) for n in range(4)] + [order("ER-4", ("T-EARLY", 3))]

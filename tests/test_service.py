@@ -166,7 +166,7 @@ BUSY_STORES = ('\nrule "Busy stores ship last"\n  when node.kind is store and no
 
 @pytest.fixture()
 def outcomes(service) -> list[str]:
-    """Early routing on (STEVE_EARLY_ROUTING=1 in a server), and what the
+    """Early routing on (as in a server unless STEVE_EARLY_ROUTING=0), and what the
     service tells on_early, in order."""
     told: list[str] = []
     service.early_routing = True
