@@ -62,12 +62,13 @@ def decides_alike(rulebook: Rulebook, network: Network, before: Stock, after: St
     `skus` are the catalog's skus the order's lines resolve to, not the
     names (aliases) the order uses; `needs` (sku -> units; see the module
     doc) lets rows of them differ where the decision cannot see it."""
-    for sku in skus:
-        rows = set(before.nodes_with(sku)) | set(after.nodes_with(sku))
-        for node_id in rows:
-            old, new = before.levels.get((node_id, sku)), after.levels.get((node_id, sku))
-            if old != new and not _unseen(rulebook, network, before, after, node_id, old, new,
-                                          needs, sku, units):
+    was_levels, now_levels = before.levels, after.levels
+    if was_levels != now_levels:
+        wanted = set(skus)
+        for key in was_levels.keys() | now_levels.keys():
+            old, new = was_levels.get(key), now_levels.get(key)
+            if old != new and key[1] in wanted and not _unseen(rulebook, network, before, after, key[0],
+                                                               old, new, needs, key[1], units):
                 return False
     was, now = before.used_today, after.used_today
     moved = {n for n in set(was) | set(now) if was.get(n, 0) != now.get(n, 0)}

@@ -115,8 +115,8 @@ class Service:
 
     def _stock_for(self, conn, skus: list[str]) -> Stock:
         stock = Stock()
-        for node, sku, on_hand, reserved in self.store.stock_rows(conn, skus):
-            stock.levels[(node, sku)] = [on_hand, reserved]
+        stock.levels.update({(node, sku): [on_hand, reserved]
+                             for node, sku, on_hand, reserved in self.store.stock_rows(conn, skus)})
         stock.used_today.update(self.store.units_today(conn, _today()))
         return stock
 
