@@ -3,6 +3,9 @@
 A ship-to point comes from lat/lon, else a US ZIP looked up offline in the
 ZIP table packaged with `zipcodes`, else the centre of its US state (the mean
 of that state's ZIP points). The table is read once per process, lazily.
+A US point given by lat/lon alone takes the state of the nearest ZIP point
+within STATE_REACH_KM (state-limited carriers and rules on the ship-to
+state need one); farther from every ZIP point it has none.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 EARTH_RADIUS_KM = 6371.0088
+STATE_REACH_KM = 80.0     # a lat/lon this close to a US ZIP point takes its state
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ def locate(country: str | None, state: str | None, zip_code: str | None,
     if lat is not None and lon is not None:
         if state is None and zip_code:
             state = _zip_table().get(_zip5(zip_code), (None, None, None))[2]
+        if state is None and (country or "US").upper() in ("US", "USA"):
+            state = state_near(lat, lon)
         return Point(lat, lon, state, "lat/lon")
     if (lat is None) != (lon is None):
         raise AddressError("ship_to has only one of lat and lon; give both, a US zip or a state")
@@ -59,10 +65,45 @@ def locate(country: str | None, state: str | None, zip_code: str | None,
     raise AddressError("ship_to needs lat/lon, a US zip or a US state to be routed")
 
 
+CELL_DEG = 0.2           # the ZIP points are kept by cells of this many degrees
+
+
+def state_near(lat: float, lon: float) -> str | None:
+    """The state of the ZIP point nearest to (lat, lon), if one is within
+    STATE_REACH_KM; else None. Searches rings of cells outwards and stops
+    once no point of a farther ring can be nearer."""
+    cells = _zip_cells()
+    row, column = math.floor(lat / CELL_DEG), math.floor(lon / CELL_DEG)
+    # a ring k cells out is at least (k - 1) cells away; a cell is narrowest
+    # at the latitude farthest from the equator it may reach
+    narrow = CELL_DEG * 111.19 * math.cos(math.radians(min(89.0, abs(lat) + STATE_REACH_KM / 111.0)))
+    best, best_km, ring = None, STATE_REACH_KM, 0
+    while (ring - 1) * narrow <= best_km:
+        for r in range(row - ring, row + ring + 1):
+            edge = r in (row - ring, row + ring)
+            for c in (range(column - ring, column + ring + 1) if edge else (column - ring, column + ring)):
+                for zlat, zlon, zstate in cells.get((r, c), ()):
+                    km = km_between(lat, lon, zlat, zlon)
+                    if km <= best_km:
+                        best, best_km = zstate, km
+        ring += 1
+    return best
+
+
+@cache
+def _zip_cells() -> dict[tuple[int, int], list[tuple[float, float, str]]]:
+    """The ZIP points by cell of CELL_DEG degrees."""
+    cells: dict[tuple[int, int], list] = {}
+    for point in sorted(_zip_table().values()):
+        cells.setdefault((math.floor(point[0] / CELL_DEG), math.floor(point[1] / CELL_DEG)), []).append(point)
+    return cells
+
+
 def warm() -> None:
     """Load the ZIP table now rather than on the first lookup."""
     _zip_table()
     _state_centres()
+    _zip_cells()
 
 
 def _zip5(zip_code: str) -> str:

@@ -424,3 +424,15 @@ def test_durable_matcher_gives_the_same_bytes(seed, demo, folder, scenarios):
 def test_unknown_matcher_is_refused():
     with pytest.raises(ValueError, match="unknown matcher 'rete'; choose one of compiled, python, durable"):
         engine.matcher_named("rete")
+
+
+def test_a_ship_to_given_by_lat_lon_alone_takes_the_state_it_is_in(seed):
+    # the Florida tee by coordinates only: REGIONALX serves listed states only, and a rule reads the state
+    rulebook = dsl.compile(seed.playbook_path.read_text() + '\nrule "Sunshine"\n  when order.ship_to.state is "FL"\n'
+                           '  then tag order "sunshine"\n', "seed.playbook")
+    order = copy.deepcopy(SEED_SCENARIOS[1]["order"])
+    order["ship_to"] = {"lat": 25.7743, "lon": -80.1937}
+    got = engine.route(rulebook, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert [(s["node"], s["carrier"], s["cost"], s["days"]) for s in got["shipments"]] == \
+        [("OH-DC", "REGIONALX", 6.18, 3)]
+    assert "sunshine" in got["tags"]
