@@ -15,7 +15,9 @@ import functools
 import types
 import typing
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ._kept import kept
 
@@ -107,6 +109,13 @@ class Carrier(_Model):
         return from_state in self.states and to_state in self.states
 
 
+def _duplicate(title: str, loc: tuple, value: str, message: str) -> None:
+    """Raise a validation error at `loc` (the second of two equal names),
+    not at the whole document."""
+    raise ValidationError.from_exception_data(title, [InitErrorDetails(
+        type=PydanticCustomError("duplicate", "{message}", {"message": message}), loc=loc, input=value)])
+
+
 class Network(_Model):
     currency: str = "USD"
     nodes: tuple[Node, ...]
@@ -114,12 +123,14 @@ class Network(_Model):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Network":
-        for label, ids in (("node", [n.id for n in self.nodes]), ("carrier", [c.id for c in self.carriers])):
-            seen = set()
-            for item in ids:
+        for label, field, ids in (("node", "nodes", [n.id for n in self.nodes]),
+                                  ("carrier", "carriers", [c.id for c in self.carriers])):
+            seen: dict[str, int] = {}
+            for number, item in enumerate(ids):
                 if item in seen:
-                    raise ValueError(f"{label} id {item!r} appears twice")
-                seen.add(item)
+                    _duplicate("Network", (field, number, "id"), item,
+                               f"{label} id {item!r} appears twice (first at {field}.{seen[item]})")
+                seen[item] = number
         return self
 
     _node_index: dict = PrivateAttr(default_factory=dict)
@@ -147,12 +158,13 @@ class Catalog(_Model):
     @model_validator(mode="after")
     def _unique_names(self) -> "Catalog":
         seen: dict[str, str] = {}
-        for item in self.items:
-            for name in (item.sku, *item.aliases):
+        for number, item in enumerate(self.items):
+            for place, name in ((("sku",), item.sku), *((("aliases", k), a) for k, a in enumerate(item.aliases))):
+                loc = ("items", number, *place)
                 if name in seen and seen[name] != item.sku:
-                    raise ValueError(f"{name!r} names both {seen[name]} and {item.sku}")
+                    _duplicate("Catalog", loc, name, f"{name!r} names both {seen[name]} and {item.sku}")
                 if name in seen and name == item.sku and seen[name] == item.sku and name not in item.aliases:
-                    raise ValueError(f"sku {name!r} appears twice")
+                    _duplicate("Catalog", loc, name, f"sku {name!r} appears twice")
                 seen[name] = item.sku
         return self
 

@@ -67,7 +67,7 @@ def test_validation_errors_are_422_with_field_paths(client):
     refusal(client.post("/orders", json=order(qty=-2)), 422, "lines.0.qty")
     refusal(client.put("/network", json={"nodes": [{"id": "X", "lat": 95, "lon": 0}], "carriers": []}), 422,
             "nodes.0.lat", "carriers")
-    refusal(client.put("/catalog", json={"items": [{"sku": "A"}, {"sku": "A"}]}), 422, "body")
+    refusal(client.put("/catalog", json={"items": [{"sku": "A"}, {"sku": "A"}]}), 422, "items.1.sku")
 
 
 def test_store_errors_keep_their_status(client):

@@ -4,7 +4,8 @@ instead of letting pydantic's lax mode turn them into something else."""
 import pytest
 from pydantic import ValidationError
 
-from engine.models import Network, Order, StockRow, order_key
+from engine.models import Catalog, Network, Order, StockRow, order_key
+from engine.router import validation_problems
 
 ORDER = {"id": "M-1", "ship_to": {"zip": "80202"}, "lines": [{"sku": "A", "qty": 1}]}
 NODE = {"id": "N1", "lat": 39.7, "lon": -105.0}
@@ -112,3 +113,26 @@ def test_the_service_is_read_in_any_case():
     assert Order.model_validate({**ORDER, "service": " EXPRESS "}).service == "express"
     assert order_key(Order.model_validate({**ORDER, "service": "STANDARD"})) == \
         order_key(Order.model_validate(ORDER))
+
+
+def test_a_repeated_node_or_carrier_id_is_reported_where_it_repeats():
+    node = {"kind": "warehouse", "lat": 40.0, "lon": -75.0}
+    carrier = {"id": "K", "base": 1.0, "per_kg": 0.1, "per_1000km": 1.0, "km_per_day": 500}
+    with pytest.raises(ValidationError) as caught:
+        Network.model_validate({"nodes": [{"id": "A", **node}, {"id": "B", **node}, {"id": "A", **node}],
+                                "carriers": [carrier]})
+    assert validation_problems(caught.value) == [
+        {"loc": "nodes.2.id", "msg": "node id 'A' appears twice (first at nodes.0)"}]
+    with pytest.raises(ValidationError) as caught:
+        Network.model_validate({"nodes": [{"id": "A", **node}], "carriers": [carrier, carrier]})
+    assert validation_problems(caught.value) == [
+        {"loc": "carriers.1.id", "msg": "carrier id 'K' appears twice (first at carriers.0)"}]
+
+
+def test_a_name_two_items_claim_is_reported_where_it_repeats():
+    with pytest.raises(ValidationError) as caught:
+        Catalog.model_validate({"items": [{"sku": "X"}, {"sku": "Y", "aliases": ["Z", "X"]}]})
+    assert validation_problems(caught.value) == [{"loc": "items.1.aliases.1", "msg": "'X' names both X and Y"}]
+    with pytest.raises(ValidationError) as caught:
+        Catalog.model_validate({"items": [{"sku": "X{0}"}, {"sku": "X{0}"}]})
+    assert validation_problems(caught.value) == [{"loc": "items.1.sku", "msg": "sku 'X{0}' appears twice"}]
