@@ -168,7 +168,12 @@ class Service:
             return None
         stamped = _stamped(order)
         started = time.monotonic()
-        decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
+        try:
+            decision = engine.route(rulebook, network, catalog, stock, stamped, matcher=self.matcher)
+        except Exception:       # noqa: BLE001 - routed again under the lock, where it fails alone
+            # the batch's leader routes every order of the batch here, outside the
+            # orders' own savepoints: one order's failure must not fail the others
+            return None
         if decision.status == "error" or time.monotonic() - started >= limits.TIME_LIMIT:
             # bad input is refused again under the lock; an order that ran into the time limit
             # (its plan or reasons cut short) is decided again there, on its own

@@ -396,3 +396,25 @@ def test_orders_placed_never_take_a_node_past_its_capacity_today(service):
         assert second["nodes"]["GA-DC"].endswith("; it can ship 3 more units today (capacity)")
     today = service.store.conn.execute("SELECT units FROM day_units WHERE node = 'GA-DC'").fetchone()[0]
     assert today <= 5
+
+
+def test_an_order_whose_early_routing_fails_fails_alone(service, outcomes, monkeypatch):
+    """The batch's leader routes all of the batch's orders before the write
+    lock, outside their savepoints: an exception from one order's early
+    routing is that order's alone (it is routed again under the lock and
+    fails there), not the whole batch's."""
+    real = engine.route
+
+    def route(rulebook, network, catalog, stock, body, **options):
+        if (body.id if isinstance(body, Order) else body["id"]) == "BAD-1":
+            raise RuntimeError("a bug in the engine")
+        return real(rulebook, network, catalog, stock, body, **options)
+
+    monkeypatch.setattr(engine, "route", route)
+    good, bad = order("GOOD-1", ("JKT-RAIN-M", 1)), order("BAD-1", ("JKT-RAIN-M", 1))
+    [(bad_result, bad_error), (good_result, good_error)] = service._place_batch(
+        [(*_prepared(bad), None), (*_prepared(good), None)])
+    assert isinstance(bad_error, RuntimeError) and bad_result is None
+    assert good_error is None and good_result[1] and good_result[0]["status"] == "routed"
+    assert outcomes == ["kept"]
+    assert_reserved_once(service)
