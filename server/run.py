@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -68,15 +70,34 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
     say(f"Steve is starting on {base} ({workers} worker{'s' if workers != 1 else ''}, database {db}); "
         "press Ctrl+C to stop.")
     probe = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
-    threading.Thread(target=_announce_when_listening, daemon=True, name="steve-ready",
-                     args=(f"http://{'[' + probe + ']' if ':' in probe else probe}:{port}/health", base,
-                           say)).start()
+    if not _taken(host, port):      # another server's answer there would read as Steve's
+        threading.Thread(target=_announce_when_listening, daemon=True, name="steve-ready",
+                         args=(f"http://{'[' + probe + ']' if ':' in probe else probe}:{port}/health", base,
+                               say)).start()
     try:
         uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
                     loop="uvloop", http="httptools", log_level="warning", access_log=False)
     finally:
         if metrics_dir is not None:     # the workers' metric files die with the run
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _taken(host: str, port: int) -> bool:
+    """True when something already listens on (host, port): uvicorn will
+    not be able to bind it (and says so), and the /health answers there are
+    not Steve's."""
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return False                # uvicorn says what is wrong with the address
+    for family, kind, proto, _, address in infos[:1]:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn binds
+            try:
+                probe.bind(address)
+            except OSError as error:
+                return error.errno == errno.EADDRINUSE
+    return False
 
 
 def _announce_when_listening(health: str, base: str, say, deadline: float = 120.0) -> None:

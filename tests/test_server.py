@@ -980,3 +980,26 @@ def test_two_workers_on_one_database_never_over_reserve(fresh):
                          (order_id,))[0][0]
         assert reserved == (1 if state == "routed" else 0), order_id
         assert json.loads(decision)["status"] == state
+
+
+def test_start_up_does_not_say_it_listens_on_a_port_another_server_holds(tmp_path):
+    """uvicorn cannot bind a port another HTTP server listens on; that
+    server's answer to /health must not read as Steve listening."""
+    import http.server
+    import subprocess
+    import threading as _threading
+
+    from live_server import steve_executable
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # 501 to all
+    _threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        port = other.server_address[1]
+        done = subprocess.run([steve_executable(), "serve", "--db", str(tmp_path / "s.db"), "--host", "127.0.0.1",
+                               "--port", str(port)], capture_output=True, text=True, timeout=60)
+    finally:
+        other.shutdown()
+        other.server_close()
+    said = done.stdout + done.stderr
+    assert "Steve is starting on" in said and "address already in use" in said
+    assert "Steve is listening" not in said
