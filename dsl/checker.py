@@ -79,6 +79,9 @@ def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+_IN_CAPITALS = ("order.ship_to.state", "order.ship_to.country")
+
+
 class _Checker:
     def __init__(self, playbook: n.Playbook, source: str, known: KnownIds | None):
         self.playbook = playbook
@@ -430,6 +433,11 @@ class _Checker:
         self.warning(test.op_span, f"this range is empty: {first.text} is {word} {second.text}; {hint}")
 
     def check_value(self, path: n.Path, kind: str, op: str, value: n.Value) -> None:
+        if isinstance(value, n.Literal) and value.kind == "string" and ".".join(path.parts).lower() in _IN_CAPITALS \
+                and str(value.value) != str(value.value).upper():
+            # the order's state and country are read in capitals, whatever the order sent
+            self.warning(value.span, f'{path.text} is read in capitals: "{value.value}" matches no order; '
+                         f'write "{str(value.value).upper()}"')
         if isinstance(value, n.Path):
             other = f.field_kind(value.parts, self.derived)
             if other is not None and other != kind and not {other, kind} <= {"string", "kind"}:

@@ -594,3 +594,15 @@ def test_balanced_without_a_value_for_a_day_is_warned_about():
         == [(4, 8, "warning", BALANCED_WITHOUT_A_DAY)]
     assert problems('playbook "t"\na day saved is worth $2\noptimize balanced\n') == []
     assert problems(one_rule("order.total > $5", "optimize speed")) == []
+
+
+def test_the_orders_state_and_country_in_lower_case_are_warned_about():
+    """order.ship_to.state and .country are read in capitals whatever the
+    order sent ("us", "ma"): a lower-case string matches no order."""
+    assert rule_problems('order.ship_to.country is "us"') == [
+        (3, 33, "warning", 'order.ship_to.country is read in capitals: "us" matches no order; write "US"')]
+    assert rule_problems('order.ship_to.state in "MA", "ny"') == [
+        (3, 37, "warning", 'order.ship_to.state is read in capitals: "ny" matches no order; write "NY"')]
+    assert rule_problems('order.ship_to.state in "MA", "NY" and order.ship_to.country is not "US"') == []
+    assert rule_problems('order.ship_to.zip is "k1a"') == []
+    assert rule_problems("order.ship_to.state is node.state", "avoid node") == []
