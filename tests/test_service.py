@@ -418,3 +418,22 @@ def test_an_order_whose_early_routing_fails_fails_alone(service, outcomes, monke
     assert good_error is None and good_result[1] and good_result[0]["status"] == "routed"
     assert outcomes == ["kept"]
     assert_reserved_once(service)
+
+
+def test_a_stored_version_the_checker_now_refuses_still_loads(service):
+    """A version stored and made live when it checked clean keeps loading
+    after the checker grew stricter (a negative surcharge is refused since
+    05c4944): otherwise the server cannot start (warm) nor place an order."""
+    text = ('playbook "Old"\n\nrule "Cheaper on Tuesdays"\n  when today is tuesday\n'
+            '  then surcharge carrier "GROUNDLINE" by -$2\n')
+    assert [d.severity for d in dsl.check(text)] == ["error"]
+    version = dsl.version_of(text)
+    with service.store.write() as conn:             # as an older Steve stored it
+        service.store.add_playbook(conn, version, "Old", text, "test", "test")
+        service.store.activate(conn, version, "test")
+    service.warm()
+    decision, created = service.place(order("OLD-1", ("JKT-RAIN-M", 1)))
+    assert created and decision["status"] == "routed" and decision["playbook"]["version"] == version
+    # nor does it stop the network from changing, nor itself from being made live again
+    service.put_network(demo_network(), "test")
+    assert service.activate(version, "test") == {"active": version}
