@@ -454,8 +454,9 @@ class Service:
 
     def put_network(self, network: Network, actor: str | None) -> dict:
         """Replace the network, unless that would strand reserved units at a
-        node it drops or leave the live playbook naming nodes or carriers
-        that no longer exist (409, nothing written)."""
+        node it drops or leave the live playbook, or a version in a shadow
+        run, naming nodes or carriers that no longer exist (409, nothing
+        written)."""
         body = json.loads(network.model_dump_json(exclude_none=True))
         with self.store.write() as conn:
             self._network_fits(conn, network)
@@ -469,6 +470,8 @@ class Service:
         active = conn.execute("SELECT text FROM playbooks WHERE active = 1").fetchone()
         if active is not None:
             problems += _misfits(active[0], KnownIds.of(network), "the active playbook")
+        for version, text in conn.execute("SELECT version, text FROM playbooks WHERE shadow = 1 ORDER BY version"):
+            problems += _misfits(text, KnownIds.of(network), f"shadow version {version} (stop its run first)")
         if problems:
             raise Conflict("the new network does not fit what is live: " + problems[0]["msg"], problems)
 

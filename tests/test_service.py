@@ -107,6 +107,21 @@ def test_a_stored_version_that_names_a_dropped_node_cannot_start_a_shadow_run(se
     assert service.shadow(demo_version, False, "test") == {"version": demo_version, "shadow": False}
 
 
+def test_a_network_that_drops_a_node_a_shadow_run_names_is_refused(service):
+    demo_version = service.store.query("SELECT version FROM playbooks WHERE active = 1")[0]["version"]
+    plain, _ = service.add_playbook('playbook "Plain"\n', "test")
+    service.activate(plain["version"], "test")
+    service.shadow(demo_version, True, "test")
+    with pytest.raises(Conflict) as refused:
+        service.put_network(demo_network(drop="BOS-STORE"), "test")
+    assert refused.value.details == [{
+        "loc": "playbook line 11",
+        "msg": f'shadow version {demo_version} (stop its run first): unknown node "BOS-STORE"; '
+               'did you mean "MSP-STORE"?'}]
+    service.shadow(demo_version, False, "test")                 # stopped: the network may drop it
+    service.put_network(demo_network(drop="BOS-STORE"), "test")
+
+
 def test_a_network_in_another_currency_is_warned_about(service):
     # Steve does not convert amounts: a playbook in euros on a dollar network is told so,
     # as a warning (a network that leaves out `currency` means USD); nothing is refused
