@@ -407,8 +407,10 @@ def _nothing_can_ship(situation: Situation, blocked: dict[str, list[str]], verdi
     every such node (all excluded by one rule, say)."""
     if not situation.lines:
         return "nothing to ship"
-    said = f"no node can ship {situation.lines[0].sku}" if len(situation.lines) == 1 else \
-        "no node can ship the order's items"
+    skus = list(dict.fromkeys(line.sku for line in situation.lines))     # two lines of one item: one
+    said = f"no node can ship {skus[0]}" if len(skus) == 1 else "no node can ship the order's items"
+    if not all(situation.line_nodes):
+        return said             # some item no node has (or can reach): no one cause stops them all
     causes = {cause for reasons in blocked.values() for cause in reasons}
     if _NO_CARRIER in causes and verdict.carrier is not None:
         return (f"{said}: {verdict.carrier[2].cite()} ships by {verdict.carrier[0]} only, which does "

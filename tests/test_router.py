@@ -436,3 +436,20 @@ def test_a_ship_to_given_by_lat_lon_alone_takes_the_state_it_is_in(seed):
     assert [(s["node"], s["carrier"], s["cost"], s["days"]) for s in got["shipments"]] == \
         [("OH-DC", "REGIONALX", 6.18, 3)]
     assert "sunshine" in got["tags"]
+
+
+def test_nothing_can_ship_names_the_item_of_two_lines_and_no_one_cause_when_an_item_is_missing(seed):
+    recall = dsl.compile('playbook "p"\n\nrule "Recall"\n  when item.sku is "PARKA-M-RED" and node.id is not "X"\n'
+                         '  then exclude node because "recalled"\n', "recall.playbook")
+    order = copy.deepcopy(SEED_SCENARIOS[0]["order"])
+    order["lines"] = [{"sku": "PARKA-M-RED", "qty": 1}, {"sku": "SHOP-1001", "qty": 1}]     # one item twice
+    got = engine.route(recall, seed.network, seed.catalog, seed.stock(), order).to_json()
+    assert got["reason"] == ('cannot be served now: no node can ship PARKA-M-RED '
+                             '(excluded by rule "Recall" (recall.playbook:3): recalled)')
+    # a second item that no node has: the recall is not why that one cannot ship
+    stock = seed.stock()
+    for key in [key for key in stock.levels if key[1] == "GLOVES-L"]:
+        del stock.levels[key]
+    order["lines"] = [{"sku": "PARKA-M-RED", "qty": 1}, {"sku": "GLOVES-L", "qty": 1}]
+    got = engine.route(recall, seed.network, seed.catalog, stock, order).to_json()
+    assert got["reason"] == "cannot be served now: no node can ship the order's items"
