@@ -610,20 +610,6 @@ def _build_plan(problem, model, inst, alloc, exact):
     return Plan(tuple(shipments), value, cost, days, avoided, exact)
 
 
-def _ships_alone(problem: Problem, model: _Model, node: str) -> bool:
-    """True when `node` could ship the whole order in one shipment: a
-    candidate with carriers for every line, the stock of each item and,
-    under node_units, the capacity left for all the units."""
-    wanted: dict[str, int] = {}
-    for ln in problem.lines:
-        if (ln.index, node) not in model.pairs or not problem.carriers.get(node):
-            return False
-        wanted[ln.sku] = wanted.get(ln.sku, 0) + ln.qty
-    if any(problem.stock.get((node, sku), 0) < qty for sku, qty in wanted.items()):
-        return False
-    return sum(wanted.values()) <= (problem.node_units or {}).get(node, sum(wanted.values()))
-
-
 def explain_infeasible(problem: Problem) -> str:
     """A short human reason why ``solve(problem)`` finds no plan."""
     model = _Model(problem)
@@ -651,7 +637,11 @@ def explain_infeasible(problem: Problem) -> str:
     # proven only by a search that saw every plan (capacity shared out per sku: several searches)
     proven = _PROOF.none_proven and not problem.node_units
     if problem.ship_complete:
-        proven = proven or not any(_ships_alone(problem, model, node) for node in model.node_ids)
+        # certain when no node could ship it alone: its items and, under node_units, all the units
+        shared, instances = _shared(problem)
+        total, units = sum(ln.qty for ln in problem.lines), problem.node_units or {}
+        proven = proven or not any(total <= units.get(shared.node_ids[n], total)
+                                   for n, _, _ in _search.single_nodes(_instance(shared, instances, None, None)))
         return "no single node has every item (ship complete)" if proven else \
             "no single node with every item was found within the work limit (ship complete)"
     allowed = problem.max_shipments
