@@ -99,11 +99,14 @@ def _zip_cells() -> dict[tuple[int, int], list[tuple[float, float, str]]]:
     return cells
 
 
-def warm() -> None:
-    """Load the ZIP table now rather than on the first lookup."""
+def warm(cells: bool = False) -> None:
+    """Load the ZIP table now rather than on the first lookup; with `cells`,
+    also the index of its points by cell (~0.2 s, needed only by a ship-to
+    given by lat/lon alone: a long-running service builds it at start)."""
     _zip_table()
     _state_centres()
-    _zip_cells()
+    if cells:
+        _zip_cells()
 
 
 def _zip5(zip_code: str) -> str:

@@ -626,7 +626,7 @@ class Service:
     def warm(self) -> None:
         """Load what the first request would otherwise wait for: the ZIP
         table, the documents and the compiled active playbook."""
-        locate_warm()
+        locate_warm(cells=True)
         try:
             with self.store.read() as conn:
                 self._documents(conn)
@@ -737,12 +737,7 @@ class _Early:
         order of at most the exact search's lines (see engine/recheck.py)."""
         if self.decision.status != "routed" or len(self.order.lines) > EXACT_LINES:
             return None
-        units: dict[str, int] = {}
-        for line in self.order.lines:
-            item = catalog.resolve(line.sku)
-            sku = item.sku if item else line.sku
-            units[sku] = units.get(sku, 0) + line.qty
-        return units
+        return _units_by_sku(self.order, catalog)
 
 
 class _Slot:
@@ -799,11 +794,18 @@ def _stranded(reserved, kept: set[str], what: str, loc: str) -> list[dict]:
 
 
 def _skus(order: Order, catalog: Catalog) -> list[str]:
-    skus = []
+    return sorted(_units_by_sku(order, catalog))
+
+
+def _units_by_sku(order: Order, catalog: Catalog) -> dict[str, int]:
+    """The order's units per catalog sku (an alias counts as its item; a
+    name the catalog does not know as itself)."""
+    units: dict[str, int] = {}
     for line in order.lines:
         item = catalog.resolve(line.sku)
-        skus.append(item.sku if item else line.sku)
-    return sorted(set(skus))
+        sku = item.sku if item else line.sku
+        units[sku] = units.get(sku, 0) + line.qty
+    return units
 
 
 def _prepared(body: dict) -> tuple[Order, str, str, dict]:
