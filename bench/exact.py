@@ -150,3 +150,35 @@ def gap(problem, plan, optimum) -> float:
     if difference <= CENT / 2:        # equal to the cent: the program's tolerances
         return 0.0
     return difference / max(abs(optimum[1]), 1e-9)
+
+
+class Tally:
+    """The allocator's plans against the optimum, order by order (one line
+    each, as `bench/long_orders.py` and `bench/mid_orders.py` print them),
+    and the summary of all."""
+
+    def __init__(self):
+        self.gaps: list[float] = []
+        self.times: list[float] = []
+
+    def add(self, head: str, problem, plan, optimum, took: float) -> None:
+        if plan is None or optimum is None:
+            print(f"{head}  allocator {'no plan' if plan is None else 'a plan'}, "
+                  f"optimum {'none' if optimum is None else 'exists'}", flush=True)
+            if optimum is not None:
+                self.gaps.append(math.inf)
+            return
+        self.times.append(took)
+        found = gap(problem, plan, optimum)
+        self.gaps.append(found)
+        print(f"{head}  {took:4.2f} s  {plan.value:9.2f} ({plan.avoided} avoided, {len(plan.shipments)} shipments"
+              f"{', exact' if plan.exact else ''})  optimum {optimum[1]:9.2f} ({optimum[0]}, {optimum[2]})  "
+              f"gap {100 * found:6.2f}%", flush=True)
+
+    def summary(self) -> str:
+        found = [g for g in self.gaps if g != math.inf]
+        times = self.times
+        return (f"{len(self.gaps)} orders with a plan: {len(self.gaps) - len(found)} without one or with more "
+                f"avoided pairs, {sum(g == 0 for g in found)} optimal; mean gap "
+                f"{100 * sum(found) / max(len(found), 1):.2f}%, worst {100 * max(found, default=0):.2f}%; "
+                f"time mean {sum(times) / max(len(times), 1):.2f} s, slowest {max(times, default=0):.2f} s")

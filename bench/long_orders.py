@@ -18,7 +18,6 @@ order.
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
@@ -87,7 +86,7 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--objective", default="cost", choices=["cost", "speed", "balanced"])
     args = parser.parse_args()
-    gaps, slowest = [], 0.0
+    tally = exact.Tally()
     for seed in range(args.first, args.first + args.count):
         p = long_order(seed)
         if args.objective != "cost":
@@ -96,24 +95,8 @@ def main() -> None:
         with limits.deadline(limits.TIME_LIMIT):
             plan = solve(p)
         took = time.perf_counter() - started
-        optimum = exact.solve(p)
-        head = f"{seed:3d} {len(p.lines):3d} lines {len(p.carriers):2d} nodes"
-        if plan is None or optimum is None:
-            print(f"{head}  allocator {'no plan' if plan is None else 'a plan'}, "
-                  f"optimum {'none' if optimum is None else 'exists'}", flush=True)
-            if optimum is not None:
-                gaps.append(math.inf)
-            continue
-        slowest = max(slowest, took)
-        gap = exact.gap(p, plan, optimum)
-        gaps.append(gap)
-        print(f"{head}  {took:4.2f} s  {plan.value:9.2f} ({plan.avoided} avoided, {len(plan.shipments)} shipments)  "
-              f"optimum {optimum[1]:9.2f} ({optimum[0]}, {optimum[2]})  gap {100 * gap:6.2f}%", flush=True)
-    found = [g for g in gaps if g != math.inf]
-    print(f"{len(gaps)} orders with a plan: {len(gaps) - len(found)} without one or with more avoided pairs, "
-          f"{sum(g == 0 for g in found)} optimal; mean gap {100 * sum(found) / max(len(found), 1):.2f}%, "
-          f"worst {100 * max(found, default=0):.2f}%; slowest {slowest:.2f} s")
-
+        tally.add(f"{seed:3d} {len(p.lines):3d} lines {len(p.carriers):2d} nodes", p, plan, exact.solve(p), took)
+    print(tally.summary())
 
 if __name__ == "__main__":
     main()

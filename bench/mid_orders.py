@@ -104,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     import exact
     cache = json.loads(args.cache.read_text()) if args.cache and args.cache.exists() else {}
-    gaps, times = [], []
+    tally = exact.Tally()
     for seed in range(args.first, args.first + args.count):
         p = mid_order(seed)
         started = time.perf_counter()
@@ -116,24 +116,8 @@ def main() -> None:
             args.cache.write_text(json.dumps(cache, sort_keys=True))
         head = (f"{seed:3d} {len(p.lines):3d} lines {len(p.carriers):3d} nodes "
                 f"max {p.max_shipments or '-':>2} {'cap' if p.node_units else '   '}")
-        if plan is None or optimum is None:
-            print(f"{head}  allocator {'no plan' if plan is None else 'a plan'}, "
-                  f"optimum {'none' if optimum is None else 'exists'}", flush=True)
-            if optimum is not None:
-                gaps.append(math.inf)
-            continue
-        times.append(took)
-        gap = exact.gap(p, plan, optimum)
-        gaps.append(gap)
-        print(f"{head}  {took:4.2f} s  {plan.value:8.2f} ({plan.avoided} avoided, {len(plan.shipments)} shipments"
-              f"{', exact' if plan.exact else ''})  optimum {optimum[1]:8.2f} ({optimum[0]}, {optimum[2]})  "
-              f"gap {100 * gap:6.2f}%", flush=True)
-    found = [g for g in gaps if g != math.inf]
-    print(f"{len(gaps)} orders with a plan: {len(gaps) - len(found)} without one or with more avoided pairs, "
-          f"{sum(g == 0 for g in found)} optimal; mean gap {100 * sum(found) / max(len(found), 1):.2f}%, "
-          f"worst {100 * max(found, default=0):.2f}%; time mean {sum(times) / max(len(times), 1):.2f} s, "
-          f"slowest {max(times, default=0):.2f} s")
-
+        tally.add(head, p, plan, optimum, took)
+    print(tally.summary())
 
 if __name__ == "__main__":
     main()
