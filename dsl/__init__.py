@@ -23,12 +23,18 @@ def check(text: str | bytes, file: str = "<playbook>", known: KnownIds | None = 
     return sorted(diagnostics, key=lambda d: d.sort_key)
 
 
-def compile(text: str | bytes, file: str = "<playbook>", known: KnownIds | None = None) -> Rulebook:
-    """Parse, check and compile. Raises PlaybookError when there is any error."""
+def compile(text: str | bytes, file: str = "<playbook>", known: KnownIds | None = None, *,
+            stored: bool = False) -> Rulebook:
+    """Parse, check and compile. Raises PlaybookError when there is any error.
+    `stored`: a version that checked clean when it was stored; the checker's
+    errors (a later, stricter checker's) do not stop it, so that it keeps
+    the meaning it had; only a syntax error raises."""
     playbook = parse(text, file)
     source = (text.decode("utf-8") if isinstance(text, bytes) else text).removeprefix("\ufeff")
-    diagnostics = _check_tree(playbook, source, known)
-    return compile_playbook(playbook, source, tuple(diagnostics))
+    diagnostics = tuple(_check_tree(playbook, source, known))
+    if stored and any(d.severity == "error" for d in diagnostics):
+        diagnostics = ()
+    return compile_playbook(playbook, source, diagnostics)
 
 
 __all__ = ["parse", "check", "compile", "Rulebook", "Playbook", "Diagnostic", "PlaybookError",

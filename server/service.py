@@ -24,7 +24,6 @@ from typing import Callable
 import dsl
 import engine
 from dsl.checker import KnownIds
-from dsl.compiler import compile_playbook
 from engine import limits
 from engine.decision import Decision
 from engine.matching import holds
@@ -109,7 +108,9 @@ class Service:
         row = self.store.playbook(version, conn)
         if row is None:
             raise NotFound(f"no playbook version {version}", _at("version", f"no playbook version {version}"))
-        rulebook = _stored_rulebook(row["text"], _playbook_file(row["name"]))
+        # a later, stricter checker must not stop a stored version from loading: a server
+        # whose active version it is could neither start nor place an order
+        rulebook = dsl.compile(row["text"], _playbook_file(row["name"]), stored=True)
         with self.lock:
             self.rulebooks[version] = rulebook
         return rulebook
@@ -141,7 +142,7 @@ class Service:
         placing them one by one, and an order that fails leaves the others
         alone. Every caller gets its answer after the commit.
 
-        With early routing (`STEVE_EARLY_ROUTING=1`), the thread that leads
+        With early routing (on unless `STEVE_EARLY_ROUTING=0`), the thread that leads
         a batch routes its orders on a snapshot before it takes the write
         lock (so one worker routes while another writes), and under the
         lock each decision is kept when engine.decides_alike says the stock
@@ -505,7 +506,7 @@ class Service:
     def activate(self, version: str, actor: str | None) -> dict:
         """Make a stored version live, unless it names nodes or carriers the
         network has lost since it was stored (409, nothing changed)."""
-        self.rulebook(version)          # compiles: a stored version always checks clean
+        self.rulebook(version)          # compiles (a stored version: see Service.rulebook)
         with self.store.write() as conn:
             self._version_fits(conn, version)
             self.store.activate(conn, version, actor)
@@ -819,18 +820,6 @@ def _prepared(body: dict) -> tuple[Order, str, str, dict]:
     stored = json.loads(order.model_dump_json())
     stored["_sent_hash"] = sent_hash
     return order, sent_hash, canonical(stored), body
-
-
-def _stored_rulebook(text: str, file: str) -> dsl.Rulebook:
-    """A stored version, compiled. It checked clean when it was stored; a
-    later, stricter checker (a negative surcharge, a group naming another
-    fact) must not stop it from loading, or a server whose active version it
-    is could neither start nor place an order: it keeps the meaning it had."""
-    try:
-        return dsl.compile(text, file)
-    except dsl.PlaybookError:
-        source = text.removeprefix("\ufeff")
-        return compile_playbook(dsl.parse(source, file), source)
 
 
 def _stamped(order: Order) -> Order:
