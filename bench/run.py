@@ -48,9 +48,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
+import live_server  # noqa: E402
+
+# The installed Steve when it is this checkout (`pip install .`: the engine's
+# hot modules compiled, see setup.py), else the checkout's own sources.
+if not live_server.installed_is_checkout():
+    sys.path.insert(1, str(ROOT))
 
 import dsl  # noqa: E402
 import engine  # noqa: E402
@@ -92,8 +97,10 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    compiled = live_server.compiled_modules()
     return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "platform": platform.platform()}
+            "platform": platform.platform(),
+            "engine": f"{len(compiled)} modules compiled (Cython)" if compiled else "pure Python"}
 
 
 def _probe_loop(_=None) -> float:
@@ -722,6 +729,7 @@ def summary(results: dict) -> str:
     out = []
     m = results["machine"]
     out.append(f"Machine: {m['nproc']} cores ({m['cpu']}), Python {m['python']}; "
+               f"engine: {m.get('engine', 'pure Python')}; "
                f"run {results['when']}, {results['orders']:,} orders.")
     probes = results.get("probes") or {}
     if probes:

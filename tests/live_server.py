@@ -9,6 +9,8 @@ killing the whole process group (uvicorn's workers too) if it does not go.
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import os
 import signal
 import socket
@@ -40,6 +42,39 @@ def steve_executable() -> str:
     return str(script)
 
 
+PACKAGES = ("steve", "dsl", "engine", "grammar", "rulebooks", "server")
+
+
+@functools.cache
+def installed_is_checkout() -> bool:
+    """True when the installed Steve is this checkout: an editable install, or
+    `pip install .` of these very sources (every file of the checkout's
+    packages is installed with the same bytes). Then the installed build,
+    its compiled modules included (setup.py), is the one to run; otherwise
+    the checkout comes first on the path. Call before ROOT is on sys.path."""
+    for package in PACKAGES:
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            return False
+        installed = Path(list(spec.submodule_search_locations)[0])
+        mine = ROOT / package
+        if installed.resolve() == mine.resolve():
+            continue
+        for source in mine.iterdir():
+            if source.suffix in (".py", ".lark", ".playbook", ".json", ".csv", ".yaml") and source.is_file():
+                twin = installed / source.name
+                if not twin.is_file() or twin.read_bytes() != source.read_bytes():
+                    return False
+    return True
+
+
+def compiled_modules() -> list[str]:
+    """The engine modules running as compiled extensions in this process."""
+    import engine
+    folder = Path(engine.__file__).parent
+    return sorted(p.name.split(".")[0] for p in folder.glob("*.so"))
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -48,10 +83,13 @@ def free_port() -> int:
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The test's environment minus any Steve configuration, so that only the
-    command line configures the server; the checkout comes first on the path."""
+    command line configures the server; the checkout comes first on the path
+    unless the installed Steve is this checkout (then it runs as installed,
+    compiled modules and all)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("STEVE_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    first = [] if installed_is_checkout() else [str(ROOT)]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*first, env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
