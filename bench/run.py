@@ -50,11 +50,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
-import live_server  # noqa: E402
+import installed  # noqa: E402
 
 # The installed Steve when it is this checkout (`pip install .`: the engine's
 # hot modules compiled, see setup.py), else the checkout's own sources.
-if not live_server.installed_is_checkout():
+if not installed.installed_is_checkout():
     sys.path.insert(1, str(ROOT))
 
 import dsl  # noqa: E402
@@ -97,7 +97,7 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    compiled = live_server.compiled_modules()
+    compiled = installed.compiled_modules()
     return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
             "platform": platform.platform(),
             "engine": f"{len(compiled)} modules compiled (Cython)" if compiled else "pure Python"}

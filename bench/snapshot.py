@@ -3,7 +3,7 @@ demo's test cases) and those of generated orders on the bench network, one
 canonical JSON document a line, so that two versions of the engine can be
 compared byte for byte.
 
-    python bench/snapshot.py OUT.jsonl [--orders 2000] [--matcher python|durable|compiled]
+    python bench/snapshot.py OUT.jsonl [--orders 2000] [--matcher python|durable|compiled] [--installed]
     cmp before.jsonl after.jsonl
 
 The bench orders are routed in time order against one stock view with
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+if "--installed" not in sys.argv[1:]:       # the checkout's sources; --installed: Steve as installed
+    sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import dsl  # noqa: E402
@@ -98,6 +99,8 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--data", type=Path, default=ROOT / "bench" / "data")
     parser.add_argument("--matcher", default=None)
+    parser.add_argument("--installed", action="store_true",
+                        help="route with Steve as installed (a compiled build, say), not the checkout's sources")
     args = parser.parse_args()
     matcher = matcher_named(args.matcher)
     if args.orders and not (args.data / "orders.jsonl").exists():

@@ -9,8 +9,6 @@ killing the whole process group (uvicorn's workers too) if it does not go.
 from __future__ import annotations
 
 import contextlib
-import functools
-import importlib.util
 import os
 import signal
 import socket
@@ -20,6 +18,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from installed import installed_is_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 START_DEADLINE = 30.0
@@ -40,39 +40,6 @@ def steve_executable() -> str:
     if not script.exists():
         raise RuntimeError(f"no steve console script next to {sys.executable}: install the project first")
     return str(script)
-
-
-PACKAGES = ("steve", "dsl", "engine", "grammar", "rulebooks", "server")
-
-
-@functools.cache
-def installed_is_checkout() -> bool:
-    """True when the installed Steve is this checkout: an editable install, or
-    `pip install .` of these very sources (every file of the checkout's
-    packages is installed with the same bytes). Then the installed build,
-    its compiled modules included (setup.py), is the one to run; otherwise
-    the checkout comes first on the path. Call before ROOT is on sys.path."""
-    for package in PACKAGES:
-        spec = importlib.util.find_spec(package)
-        if spec is None or not spec.submodule_search_locations:
-            return False
-        installed = Path(list(spec.submodule_search_locations)[0])
-        mine = ROOT / package
-        if installed.resolve() == mine.resolve():
-            continue
-        for source in mine.iterdir():
-            if source.suffix in (".py", ".lark", ".playbook", ".json", ".csv", ".yaml") and source.is_file():
-                twin = installed / source.name
-                if not twin.is_file() or twin.read_bytes() != source.read_bytes():
-                    return False
-    return True
-
-
-def compiled_modules() -> list[str]:
-    """The engine modules running as compiled extensions in this process."""
-    import engine
-    folder = Path(engine.__file__).parent
-    return sorted(p.name.split(".")[0] for p in folder.glob("*.so"))
 
 
 def free_port() -> int:

@@ -2,11 +2,12 @@
 modules into C extensions with Cython; an editable install runs the sources.
 
 Either way the decisions are the same bytes: the last test routes every
-fixture and 3,000 generated Black Friday orders (with reservations) in this
-process, with the engine as installed, and in a child process that runs the
-checkout's pure Python sources, and compares the two byte for byte. Under
-CI (`pip install '.[test]'`) that compares the compiled engine with the
-sources; in an editable checkout both sides run the sources.
+fixture and 3,000 generated Black Friday orders (with reservations) in two
+child processes, one running Steve as installed (as `steve serve` imports
+it: no PYTHONPATH, a temporary working folder) and one running the
+checkout's pure Python sources, and compares them byte for byte. Under CI
+(`pip install '.[test]'`) that compares the compiled build with the sources;
+in an editable checkout both sides run the sources.
 """
 
 from __future__ import annotations
@@ -17,14 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import engine
-import engine.router
+from installed import extension_modules, installed_folders
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import generate  # noqa: E402
-import snapshot  # noqa: E402
 
 
 def _compiled_list() -> list[str]:
@@ -47,32 +46,30 @@ def test_the_compiled_modules_are_the_engines_own_and_exclude_the_reference_engi
     assert {"engine/router.py", "engine/facts.py", "engine/fastmatch.py", "engine/allocator.py"} <= set(compiled)
 
 
-def test_an_installed_build_runs_compiled_modules_and_a_checkout_its_sources():
-    folder = Path(engine.__file__).resolve().parent
-    extensions = {p.name.split(".")[0] for p in folder.glob("*.so")}
+def test_an_installed_build_has_the_compiled_modules_and_an_editable_one_none():
+    folder = Path(installed_folders()["engine"]).resolve()
+    found = extension_modules(folder)
     if folder == (ROOT / "engine").resolve():
-        # an editable install or the checkout on the path: sources only, so that edits take effect
-        assert extensions == set()
-        assert engine.router.__file__.endswith(".py")
+        assert found == set()           # editable: the sources, so that edits take effect
+    elif os.environ.get("STEVE_PURE_PYTHON") == "1":
+        assert found == set()           # installed with STEVE_PURE_PYTHON=1 (set it here too)
     else:
-        assert extensions == {Path(p).stem for p in _compiled_list()}
-        assert engine.router.__file__.endswith(".so")
+        assert found == {Path(p).stem for p in _compiled_list()}
+
+
+def _snapshot(out: Path, data: Path, folder: Path, installed: bool) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    extra = ["--installed"] if installed else []
+    subprocess.run([sys.executable, str(ROOT / "bench" / "snapshot.py"), str(out), "--orders", "3000",
+                    "--data", str(data), *extra], check=True, env=env, cwd=folder, timeout=600)
+    return out.read_text(encoding="utf-8").splitlines()
 
 
 def test_the_installed_engine_decides_byte_for_byte_as_the_pure_python_sources(tmp_path):
     data = tmp_path / "bench-data"
     generate.write(data, 2026, 3_000)
-    here = tmp_path / "installed.tsv"
-    with open(here, "w", encoding="utf-8") as out:
-        for name, text in snapshot.fixture_decisions():
-            out.write(f"{name}\t{text}\n")
-        for name, text in snapshot.bench_decisions(3_000, data):
-            out.write(f"{name}\t{text}\n")
-    sources = tmp_path / "sources.tsv"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, str(ROOT / "bench" / "snapshot.py"), str(sources), "--orders", "3000",
-                    "--data", str(data)], check=True, env=env, cwd=tmp_path, timeout=600)
-    installed, pure = here.read_text().splitlines(), sources.read_text().splitlines()
-    assert len(installed) == len(pure) > 3_000
-    for mine, theirs in zip(installed, pure):
+    installed = _snapshot(tmp_path / "installed.tsv", data, tmp_path, installed=True)
+    sources = _snapshot(tmp_path / "sources.tsv", data, tmp_path, installed=False)
+    assert len(installed) == len(sources) > 3_000
+    for mine, theirs in zip(installed, sources):
         assert mine == theirs
