@@ -16,11 +16,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("steve", "dsl", "engine", "grammar", "rulebooks", "server")
-SOURCES = (".py", ".lark", ".playbook", ".json", ".csv", ".yaml")
+_SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+PACKAGES = tuple(_SETUPTOOLS["packages"])
+# the files a package installs: its modules and its package data ("*.lark" -> ".lark")
+SOURCES = (".py", *sorted({glob.removeprefix("*") for globs in _SETUPTOOLS["package-data"].values()
+                           for glob in globs}))
 _ASK = """
 import importlib, json, os, sys
 out = {}
