@@ -69,6 +69,8 @@ from . import _bigsearch, _search
 from ._search import INF
 from .limits import expired
 
+_new = tuple.__new__     # a named tuple without the Python-level __new__ (hot paths)
+
 WORK_LIMIT = 400_000    # search work units per solve (~0.1-0.3 s of CPU)
 SMALL_ORDER = 6         # orders with at most this many lines get 5x the budget
 LONG_WORK = 2           # orders past _search.MAX_CHUNKS lines get 2x (~0.3-0.5 s)
@@ -583,8 +585,9 @@ def _one_line(problem: Problem) -> Plan | None:
             return None
     fixed, per_kg, days, carrier = _search.pick_carrier(
         [(o.fixed, o.per_kg, o.days, o.carrier) for o in best_opts], kg)
-    ship = Shipment(best[2], carrier, ((ln.index, qty),), kg, fixed + per_kg * kg, days)
-    return Plan((ship,), ship.cost + adjust, ship.cost, days, 0, True)
+    cost = fixed + per_kg * kg
+    ship = _new(Shipment, (best[2], carrier, ((ln.index, qty),), kg, cost, days))
+    return _new(Plan, ((ship,), cost + adjust, cost, days, 0, True))
 
 
 def _build_plan(problem, model, inst, alloc, exact):
@@ -598,7 +601,7 @@ def _build_plan(problem, model, inst, alloc, exact):
         kg = sum(weight[i] * a for i, a in part)
         fixed, per_kg, days, carrier = _search.pick_carrier(
             inst.full[model.node_index[node]], kg)
-        shipments.append(Shipment(node, carrier, part, kg, fixed + per_kg * kg, days))
+        shipments.append(_new(Shipment, (node, carrier, part, kg, fixed + per_kg * kg, days)))
         for i, _ in part:
             adjust += model.pairs[i, node].adjust
             avoided += model.pairs[i, node].avoided
@@ -607,7 +610,7 @@ def _build_plan(problem, model, inst, alloc, exact):
     value = cost + problem.split_penalty * max(len(shipments) - 1, 0) + adjust
     if problem.objective == "balanced":
         value += problem.day_value * days
-    return Plan(tuple(shipments), value, cost, days, avoided, exact)
+    return _new(Plan, (tuple(shipments), value, cost, days, avoided, exact))
 
 
 def explain_infeasible(problem: Problem) -> str:

@@ -31,6 +31,8 @@ from . import allocator as alloc
 from ._search import EPS, INF, pick_carrier
 from .decision import cents, money
 
+_new = tuple.__new__     # a named tuple without the Python-level __new__ (hot paths)
+
 EXACT_NODES = 12        # eligible unused nodes compared exactly on any order
 SHORTCUTS = True        # False: one full forced search per node, as before (differential tests)
 
@@ -168,8 +170,9 @@ class _OneLine:
     def _plan(self, node_id, cand, choice, avoided, exact):
         fixed, per_kg, days, carrier = choice
         kg = self.kg
-        ship = alloc.Shipment(node_id, carrier, ((self.line.index, self.line.qty),), kg, fixed + per_kg * kg, days)
-        return alloc.Plan((ship,), ship.cost + cand.adjust, ship.cost, days, avoided, exact)
+        cost = fixed + per_kg * kg
+        ship = _new(alloc.Shipment, (node_id, carrier, ((self.line.index, self.line.qty),), kg, cost, days))
+        return _new(alloc.Plan, ((ship,), cost + cand.adjust, cost, days, avoided, exact))
 
 
 def estimate(problem, plan, eligible: list[str], avoid_notes: dict[str, str], than: str,

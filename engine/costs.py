@@ -43,18 +43,18 @@ class Reach(NamedTuple):
         lanes = self.lanes
         if len(lanes) == 1:
             return lanes[0]
-        best = best_key = None
+        best, least = None, 0.0
         for lane in lanes:
-            key = (lane.fixed + lane.per_kg * kg, lane.days, lane.carrier)
-            if best_key is None or key < best_key:
-                best, best_key = lane, key
+            cost = lane[1] + lane[2] * kg       # fixed + per_kg x kg
+            if best is None or cost < least or (cost == least and (lane[3], lane[0]) < (best[3], best[0])):
+                best, least = lane, cost
         return best
 
 
 def _reach_from(row: tuple, rows: tuple, lat: float, lon: float, p2: float, cos_p2: float,
                 to_state: str | None, today: dt.date) -> Reach:
     """How one node reaches the ship-to: the node's figures prepared once
-    (see _node_row), the ship-to's latitude in radians and its cosine once
+    (see node_row), the ship-to's latitude in radians and its cosine once
     per order; the same arithmetic as geo.km_between, so the same distances
     to the bit."""
     node_id, p1, cos_p1, node_lon, handling, extra_days, eta, from_state = row
@@ -85,7 +85,7 @@ _NODE_ROWS: dict[int, tuple] = {}     # node -> _node_row(node)
 _ROWS: dict[int, tuple] = {}          # carriers -> _carrier_rows(carriers)
 
 
-def _node_row(node: Node) -> tuple:
+def node_row(node: Node) -> tuple:
     """What _reach_from needs of a node."""
     p1 = math.radians(node.lat)
     return (node.id, p1, math.cos(p1), node.lon, node.handling, node.lead_days,
@@ -99,9 +99,14 @@ def _carrier_rows(carriers: tuple[Carrier, ...]) -> tuple:
 
 
 def reaches(nodes, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.date) -> dict[str, Reach]:
+    return reaches_from([kept(_NODE_ROWS, node, node_row) for node in nodes], carriers, ship_to, today)
+
+
+def reaches_from(node_rows: list[tuple], carriers: tuple[Carrier, ...], ship_to: Point,
+                 today: dt.date) -> dict[str, Reach]:
+    """reaches() for nodes given as their node_row()s (kept by the caller)."""
     rows = kept(_ROWS, carriers, _carrier_rows, limit=16)
     lat, lon, state = ship_to.lat, ship_to.lon, ship_to.state
     p2 = math.radians(lat)
     cos_p2 = math.cos(p2)
-    return {node.id: _reach_from(kept(_NODE_ROWS, node, _node_row), rows, lat, lon, p2, cos_p2, state, today)
-            for node in nodes}
+    return {row[0]: _reach_from(row, rows, lat, lon, p2, cos_p2, state, today) for row in node_rows}

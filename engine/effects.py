@@ -22,6 +22,8 @@ from ._kept import kept
 from .decision import money
 from .matching import Firing, FactBase, holds
 
+_new = tuple.__new__     # a named tuple without the Python-level __new__ (hot paths)
+
 ALL_LINES = -1
 
 
@@ -86,12 +88,12 @@ def decide(rulebook: Rulebook, firings: list[Firing], base: FactBase, nodes, sku
                 if kind in ("exclude_node", "avoid_node"):
                     target = verdict.excluded if kind == "exclude_node" else verdict.avoided
                     if (line, node_id) not in target:
-                        target[line, node_id] = Why(rule, effect.reason)
+                        target[line, node_id] = _new(Why, (rule, effect.reason))
                 else:
                     sign = -1 if kind == "prefer_node" else 1
                     verdict.adjust[(line, node_id)] += sign * effect.amount
                 continue
-            why = Why(rule, effect.reason)
+            why = _new(Why, (rule, effect.reason))
             if kind == "route_to_node" and pickup:
                 texts.append(f"{effect.text} (not applied: a pickup order is collected at its pickup node)")
                 continue

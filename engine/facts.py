@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from . import limits
-from .costs import Reach, reaches
+from .costs import Reach, node_row, reaches_from
 from .geo import AddressError, Point, locate
 from .matching import Entity, FactBase
 from .models import Catalog, Item, Network, Order
@@ -103,30 +103,28 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
     lines = resolve_lines(order, catalog)
     ship_to = _ship_to(order)
     local = _local_time(order, timezone, now)
-    levels = stock.levels
     node_rows, position = _nodes_with_reasons(network, live_nodes)
     # per line: (position, node, level, units) of every node that can ship
     # at all and has units of the line's item available, in network order
     offers, stocked = [], set()
     for line in lines:
-        sku, found = line.sku, []
-        for node_id in stock.nodes_with(sku):
+        found = []
+        for node_id, level in stock.rows_with(line.sku):
             spot = position.get(node_id)
             if spot is None or spot[2] is not None:
                 continue
-            level = levels[node_id, sku]
             units = level[0] - level[1]
             if units > 0:
                 found.append((spot[0], spot[1], level, units))
                 stocked.add(node_id)
         found.sort(key=_first)
         offers.append(found)
-    node_reach = reaches([row[0] for row in node_rows if row[1] in stocked], network.carriers,
-                         ship_to, local.date())
+    node_reach = reaches_from([spot[3] for node_id, spot in position.items() if node_id in stocked],
+                              network.carriers, ship_to, local.date())
     base = FactBase(_order_facts(order, lines, local), [], [])
     if base.order["order.ship_to.state"] is None and ship_to.state:
         base.order["order.ship_to.state"] = ship_to.state
-    base.lines = [Entity(f"line:{line.index}", "line", line.index, None, _line_facts(line))
+    base.lines = [_new(Entity, (f"line:{line.index}", "line", line.index, None, _line_facts(line)))
                   for line in lines]
     situation = Situation(order, lines, ship_to, local, node_reach, base, node_rows=node_rows)
     line_nodes, no_lane, candidates = situation.line_nodes, situation.no_lane, base.candidates
@@ -252,8 +250,8 @@ _STATIC: dict = {}
 
 def _nodes_with_reasons(network, live_nodes: frozenset[str]) -> tuple[list[tuple], dict]:
     """[(node, id, why it cannot ship anything or None)] in network order,
-    and id -> (position, node, that reason); kept per network and set of
-    live nodes (a network is frozen)."""
+    and id -> (position, node, that reason, costs.node_row(node)) in network
+    order; kept per network and set of live nodes (a network is frozen)."""
     key = (id(network), live_nodes)
     hit = _REASONS.get(key)
     if hit is not None and hit[0] is network:
@@ -261,7 +259,8 @@ def _nodes_with_reasons(network, live_nodes: frozenset[str]) -> tuple[list[tuple
     rows = [(node, node.id, _node_reason(node, live_nodes)) for node in network.nodes]
     position = {}
     for number, (node, node_id, reason) in enumerate(rows):
-        position.setdefault(node_id, (number, node, reason))
+        if node_id not in position:
+            position[node_id] = (number, node, reason, node_row(node))
     if len(_REASONS) > 64:
         _REASONS.clear()
     _REASONS[key] = (network, rows, position)

@@ -41,6 +41,8 @@ from dsl.compiler import AllOf, AnyOf, Check, Cond, NotOf, Rulebook
 from . import matching
 from .matching import FactBase, Firing, apply_change, changes_facts, guard
 
+_new = tuple.__new__     # a named tuple without the Python-level __new__ (hot paths)
+
 __all__ = ["run_rules", "compiled"]
 
 Test = Callable[[dict, dict, dict], Any]
@@ -333,7 +335,7 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
                 node_answers[row[3]] = [None] * comp.node_slots
     fired = [set() for _ in rules]
     firings: list[Firing] = []
-    chain: Counter = Counter()
+    chain: Counter | None = None       # made on the first change of facts (most orders have none)
     chained = 0
     max_chain, max_firings = matching.MAX_CHAIN, matching.MAX_FIRINGS
     settled = [False] * len(rules)
@@ -383,10 +385,12 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
             rule = cr.rule
             for row in matches:
                 done.add(row[1])
-                firing = Firing(rule, row[0])
+                firing = _new(Firing, (rule, row[0]))
                 firings.append(firing)
                 if cr.changes:
                     changed = apply_change(firing, base)
+                    if chain is None:
+                        chain = Counter()
                     guard(firings, chain, firing, changed)
                     chained += changed
                     if changed:
@@ -396,7 +400,7 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
                         restart = True
                         break
                 elif len(firings) > max_firings or chained > max_chain:
-                    guard(firings, chain, firing, False)
+                    guard(firings, chain if chain is not None else Counter(), firing, False)
             if restart:
                 break
             settled[position] = True

@@ -247,7 +247,7 @@ def _allocate(order: Order, network: Network, stock: Stock, situation: Situation
                   if left[n] is not None and len(amounts) > 1 and sum(amounts) > left[n]}
     complete = verdict.ship_complete is not None or route_to is not None
     problem = alloc.Problem(
-        lines=tuple(alloc.Line(l.index, l.sku, l.qty, l.weight) for l in situation.lines),
+        lines=tuple([_new(alloc.Line, (l.index, l.sku, l.qty, l.weight)) for l in situation.lines]),
         carriers=lanes, candidates=tuple(candidates), stock=usable,
         objective=verdict.objective, day_value=verdict.day_value,
         split_penalty=verdict.split_penalty,
@@ -429,7 +429,7 @@ def _trace(order_id: str, firings, verdict: Verdict, situation: Situation) -> tu
                      for at, text in enumerate(notes)]
         effect = "; ".join(notes) or "fired"
         sku = situation.lines[entity.line].sku if entity.line is not None else None
-        entries.append(TraceEntry(rule.name, rule.file, rule.line, order_id, effect, sku, entity.node))
+        entries.append(_new(TraceEntry, (rule.name, rule.file, rule.line, order_id, effect, sku, entity.node)))
     return tuple(entries)
 
 

@@ -13,15 +13,16 @@ from typing import Iterable
 
 class Levels(dict):
     """(node, sku) -> [on_hand, reserved]: a dict that counts the times a
-    row is added or removed, so that Stock's index of nodes by item knows
-    when it is out of date (changing a row's counts does not matter to it)."""
+    row is added, removed or given another list, so that Stock's index of
+    rows by item knows when it is out of date (changing a row's counts in
+    place does not matter to it: the index holds the lists themselves)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.changes = 0
 
     def __setitem__(self, key, value):
-        if key not in self:
+        if self.get(key) is not value:       # a new row, or a row's counts replaced by another list
             self.changes += 1
         super().__setitem__(key, value)
 
@@ -59,8 +60,9 @@ class Levels(dict):
 class Stock:
     levels: dict[tuple[str, str], list[int]] = field(default_factory=Levels)   # (node, sku) -> [on_hand, reserved]
     used_today: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # node -> units promised today
-    # sku -> the nodes with a row for it, as of `levels.changes` == _indexed
-    _by_sku: dict[str, list[str]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # sku -> the nodes with a row for it and that row's counts, as of `levels.changes` == _indexed
+    _by_sku: dict[str, list[tuple[str, list[int]]]] = field(default_factory=dict, init=False, repr=False,
+                                                           compare=False)
     _indexed: int = field(default=-1, init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -84,16 +86,21 @@ class Stock:
 
     def nodes_with(self, sku: str) -> list[str]:
         """The nodes that have a row for `sku` (any count, even 0)."""
+        return [node for node, _ in self.rows_with(sku)]
+
+    def rows_with(self, sku: str) -> list[tuple[str, list[int]]]:
+        """(node, [on_hand, reserved]) of every node that has a row for `sku`
+        (any count, even 0); the counts are the rows themselves, not copies."""
         levels = self.levels
         if not isinstance(levels, Levels):        # `levels` itself was replaced by a plain dict
             levels = self.levels = Levels(levels)
         if self._indexed != levels.changes:
-            by_sku: dict[str, list[str]] = {}
-            for node, item in levels:
+            by_sku: dict[str, list[tuple[str, list[int]]]] = {}
+            for (node, item), level in levels.items():
                 if item in by_sku:
-                    by_sku[item].append(node)
+                    by_sku[item].append((node, level))
                 else:
-                    by_sku[item] = [node]
+                    by_sku[item] = [(node, level)]
             self._by_sku, self._indexed = by_sku, levels.changes
         return self._by_sku.get(sku, ())
 

@@ -46,3 +46,18 @@ def test_levels_stay_a_counting_dict():
     assert stock.available("N1", "A") == 2 and copy.available("N1", "A") == 0
     stock.levels = {("N9", "Z"): [1, 0]}         # replaced wholesale by a plain dict
     assert stock.nodes_with("Z") == ["N9"]
+
+
+def test_rows_with_an_item_give_the_live_counts():
+    """rows_with() hands out the rows' own [on_hand, reserved] lists: a
+    reservation shows at once, and a row whose list is replaced by another
+    is indexed again (the router reads the counts from here)."""
+    stock = stock_of(("N1", "A", 3, 0), ("N2", "A", 2, 0))
+    assert stock.rows_with("A") == [("N1", [3, 0]), ("N2", [2, 0])]
+    stock.reserve("N1", "A", 2)
+    assert stock.rows_with("A")[0] == ("N1", [3, 2])
+    stock.levels[("N2", "A")] = [7, 1]           # the same key, a new list
+    assert stock.rows_with("A") == [("N1", [3, 2]), ("N2", [7, 1])]
+    stock.levels[("N2", "A")][0] = 4             # counts changed in place
+    assert stock.rows_with("A")[1] == ("N2", [4, 1])
+    assert list(stock.rows_with("B")) == []
