@@ -41,11 +41,7 @@ def json_kinds(model: type[BaseModel], value, info: ValidationInfo):
         return value
     check = _CHECKS.get((model, info.field_name))
     if check is None:
-        kinds = _kinds(model.model_fields[info.field_name].annotation)
-        check = _CHECKS[model, info.field_name] = (
-            _NUMBER if kinds and kinds <= {int, float} else
-            _FLAG if kinds == {bool} else
-            _DATE if kinds & {dt.date, dt.datetime} and not kinds & {int, float, str} else _ANY)
+        check = _CHECKS[model, info.field_name] = kind_check(model, info.field_name)
     if check == _ANY:
         return value
     if check == _NUMBER and isinstance(value, bool):
@@ -61,16 +57,39 @@ _ANY, _NUMBER, _FLAG, _DATE = range(4)
 _CHECKS: dict[tuple, int] = {}      # (model class, field) -> what json_kinds checks there
 
 
-class _Model(BaseModel):
+def kind_check(model: type[BaseModel], field: str) -> int:
+    """What json_kinds checks in a field: _NUMBER (no true/false), _FLAG
+    (true or false only), _DATE (no number) or _ANY (nothing)."""
+    kinds = _kinds(model.model_fields[field].annotation)
+    return (_NUMBER if kinds and kinds <= {int, float} else
+            _FLAG if kinds == {bool} else
+            _DATE if kinds & {dt.date, dt.datetime} and not kinds & {int, float, str} else _ANY)
+
+
+class _Shape(BaseModel):
     # NaN and infinity (JSON parsers take NaN, Infinity) are refused as "Input
     # should be a finite number" rather than compared with a bound (NaN fails
     # every one: "less than or equal to 90") or let through (Infinity >= 0)
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True, allow_inf_nan=False)
 
+
+class _Model(_Shape):
+    """A document loaded now and then (network, catalog, stock): json_kinds
+    runs on every field."""
+
     @field_validator("*", mode="before")
     @classmethod
     def _json_kinds(cls, value, info: ValidationInfo):
         return json_kinds(cls, value, info)
+
+
+def _kinds_of(*fields: str):
+    """json_kinds as a before-validator of the named fields only: the parts
+    of an order are validated once per order, and a validator on every
+    field (a Python call each) cost more than the rest of the validation.
+    tests/test_models.py checks that every field json_kinds would check is named."""
+    return field_validator(*fields, mode="before")(classmethod(
+        lambda cls, value, info: json_kinds(cls, value, info)))
 
 
 class Node(_Model):
@@ -196,14 +215,16 @@ class StockRow(_Model):
     reserved: int = Field(default=0, ge=0)
 
 
-class Customer(_Model):
+class Customer(_Shape):
     id: str | None = None
     tier: str | None = None
     tags: tuple[str, ...] = ()
     orders: int = Field(default=0, ge=0)
 
+    _kinds = _kinds_of("orders")
 
-class ShipTo(_Model):
+
+class ShipTo(_Shape):
     country: str = "US"
     state: str | None = None
     zip: str | None = Field(default=None, json_schema_extra={  # a number is taken as its digits
@@ -212,13 +233,15 @@ class ShipTo(_Model):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
 
+    _kinds = _kinds_of("lat", "lon")
+
     @field_validator("zip", mode="before")
     @classmethod
     def _zip_text(cls, value):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class OrderLine(_Model):
+class OrderLine(_Shape):
     sku: str = Field(min_length=1)
     qty: int = Field(ge=1, le=1_000_000)
     price: float | None = Field(default=None, ge=0)
@@ -228,11 +251,13 @@ class OrderLine(_Model):
     category: str | None = None
     tags: tuple[str, ...] | None = None
 
+    _kinds = _kinds_of("qty", "price", "weight", "margin")
+
 
 MAX_LINES = 500
 
 
-class Order(_Model):
+class Order(_Shape):
     id: str = Field(min_length=1, max_length=200)
     channel: str | None = None
     created_at: dt.datetime | None = None
@@ -243,6 +268,8 @@ class Order(_Model):
     service: str = "standard"
     lines: tuple[OrderLine, ...] = Field(min_length=1, max_length=MAX_LINES)
     tags: tuple[str, ...] = ()
+
+    _kinds = _kinds_of("created_at")
 
     @field_validator("service", mode="before")
     @classmethod

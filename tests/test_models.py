@@ -136,3 +136,42 @@ def test_a_name_two_items_claim_is_reported_where_it_repeats():
     with pytest.raises(ValidationError) as caught:
         Catalog.model_validate({"items": [{"sku": "X{0}"}, {"sku": "X{0}"}]})
     assert validation_problems(caught.value) == [{"loc": "items.1.sku", "msg": "sku 'X{0}' appears twice"}]
+
+
+def _models():
+    from pydantic import BaseModel
+
+    import engine.models as models
+    import server.schemas as schemas
+    found = []      # what Steve reads: the data contract, and the HTTP bodies (not the answers)
+    for module, base in ((models, BaseModel), (schemas, schemas._Body)):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, base) and value.__module__ == module.__name__ \
+                    and value.model_fields and value not in found:
+                found.append(value)
+    return found
+
+
+WRONG_KIND = {  # what json_kinds checks -> a value of the wrong kind, the message
+    1: (True, "Value error, a number is needed here, not true or false"),
+    2: (1, "Value error, true or false is needed here"),
+    3: (0, "Value error, a date is written as text: 2026-11-27, or 2026-11-27T10:15:00-05:00 with a time"),
+}
+
+
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.__name__)
+def test_every_number_flag_and_date_field_refuses_the_wrong_kind(model):
+    """The order's parts name their checked fields one by one (a validator
+    on every field costs a Python call each, per order): a field added
+    later without its check would be taken in lax mode. Each field that
+    engine.models.kind_check says is checked refuses a value of the wrong
+    kind, in every model of the data contract and the HTTP bodies."""
+    from engine.models import kind_check
+    checked = {name: WRONG_KIND[kind_check(model, name)] for name in model.model_fields
+               if kind_check(model, name) in WRONG_KIND}
+    if not checked:
+        return
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate({name: value for name, (value, _) in checked.items()})
+    said = {e["loc"][0]: e["msg"] for e in caught.value.errors(include_url=False) if len(e["loc"]) == 1}
+    assert {name: said.get(name) for name in checked} == {name: message for name, (_, message) in checked.items()}
