@@ -17,6 +17,7 @@ import uvicorn
 from .app import route_time_limit
 from .demo import DEMO_ORDER, load_demo
 from .store import Store, busy_timeout_ms
+from .workers import serve as own_socket_workers, supported as reuse_port_supported
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -74,12 +75,25 @@ def serve(db: str, host: str, port: int, workers: int, token: str | None, max_bo
         threading.Thread(target=_announce_when_listening, daemon=True, name="steve-ready",
                          args=(f"http://{'[' + probe + ']' if ':' in probe else probe}:{port}/health", base,
                                say)).start()
+    options = dict(app="server.app:create_app", factory=True, host=host, port=port, loop="uvloop",
+                   http="httptools", log_level="warning", access_log=False)
     try:
-        uvicorn.run("server.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    loop="uvloop", http="httptools", log_level="warning", access_log=False)
+        if workers > 1 and workers_own_sockets():
+            status = own_socket_workers(options, workers, say=say)
+            if status:
+                raise SystemExit(status)
+        else:
+            uvicorn.run(**options, workers=workers)
     finally:
         if metrics_dir is not None:     # the workers' metric files die with the run
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def workers_own_sockets() -> bool:
+    """Several workers each accept on a socket of their own (server/workers.py)
+    where the kernel supports it, unless STEVE_SHARED_SOCKET=1 asks for
+    uvicorn's one shared socket."""
+    return reuse_port_supported() and os.environ.get("STEVE_SHARED_SOCKET", "") not in ("1", "true", "yes")
 
 
 def _taken(host: str, port: int) -> bool:

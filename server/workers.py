@@ -17,6 +17,7 @@ stops everything when a worker fails to start or on Ctrl+C / SIGTERM.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -24,8 +25,8 @@ import threading
 import time
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE      # a worker's exit code when it could not start
 
-STARTUP_GRACE_S = 20.0      # a worker that exits sooner than this after its start failed to start
 
 
 def supported() -> bool:
@@ -47,11 +48,28 @@ def listener(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(options: dict) -> None:
-    """One worker process: its own socket, then uvicorn's server on it."""
+def _worker(options: dict, parent: int) -> None:
+    """One worker process: its own socket, then uvicorn's server on it. It
+    shuts down (as on SIGTERM) if the parent is gone, killed with -9 say,
+    rather than serve on unsupervised."""
     config = uvicorn.Config(**options)
-    sock = listener(config.host, config.port)
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        sock = listener(config.host, config.port)
+    except OSError as error:
+        print(f"steve: a worker cannot listen on {config.host}:{config.port}: {error.strerror or error}",
+              file=sys.stderr)
+        sys.exit(STARTUP_FAILURE)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="steve-parent-watch").start()
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:          # the app failed to load or start: say so to the parent
+        sys.exit(STARTUP_FAILURE)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def serve(options: dict, workers: int, say=print) -> int:
@@ -68,29 +86,29 @@ def serve(options: dict, workers: int, say=print) -> int:
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def start():
-        process = spawn.Process(target=_worker, args=(options,), name="steve-worker")
+        process = spawn.Process(target=_worker, args=(options, os.getpid()), name="steve-worker")
         process.start()
-        return process, time.monotonic()
+        return process
 
     running = [start() for _ in range(workers)]
     status = 0
     try:
         while not stop.wait(0.5):
-            for number, (process, started) in enumerate(running):
+            for number, process in enumerate(running):
                 if process.is_alive():
                     continue
-                if time.monotonic() - started < STARTUP_GRACE_S:
-                    say(f"steve: a worker failed to start (exit code {process.exitcode}); stopping")
+                if process.exitcode == STARTUP_FAILURE:     # it would fail the same way again
+                    say("steve: a worker failed to start; stopping")
                     status = 1
                     stop.set()
                     break
                 say(f"steve: worker {process.pid} stopped (exit code {process.exitcode}); starting another")
                 running[number] = start()
     finally:
-        for process, _ in running:
+        for process in running:
             if process.is_alive():
                 process.terminate()         # uvicorn shuts down gracefully on SIGTERM
-        for process, _ in running:
+        for process in running:
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
