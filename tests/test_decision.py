@@ -1,5 +1,6 @@
 """engine/decision.py: money rounding and the decision's JSON form."""
 
+import math
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -35,6 +36,19 @@ def test_cents_rounds_half_up_at_the_third_decimal(amount, expected):
                  st.integers(-10**9, 10**9).map(lambda n: n / 1000),
                  st.integers(-10**7, 10**7).map(lambda n: n / 100 + 0.005)))
 def test_cents_is_the_decimal_rounding(amount):
+    assert str(cents(amount)) == str(by_decimal(amount))
+
+
+@settings(max_examples=3000, derandomize=True, deadline=None, database=None)
+@given(st.integers(-10**8, 10**8), st.sampled_from([0.005, 0.0, 0.995]), st.integers(-40, 40))
+def test_cents_near_a_half_or_a_whole_cent(hundredths, offset, ulps):
+    """Amounts a few ulps either side of x.xx5 and x.xx0, where the binary
+    value and its repr can fall on different sides (cents() checks the
+    binary value first and reads the repr only near a half)."""
+    amount = hundredths / 100 + offset
+    step = math.inf if ulps > 0 else -math.inf
+    for _ in range(abs(ulps)):
+        amount = math.nextafter(amount, step)
     assert str(cents(amount)) == str(by_decimal(amount))
 
 
