@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,6 +65,12 @@ def workers_of(live: LiveServer) -> list[int]:
     return sorted(found)
 
 
+def listening(live: LiveServer, workers: list[int]) -> dict[int, set[int]]:
+    """worker -> the inodes of its sockets listening on the server's port."""
+    inodes = {inode for state, _, inode in tcp_sockets(live.port) if state == LISTEN}
+    return {pid: socket_inodes(pid) & inodes for pid in workers}
+
+
 def wait_for(check, what: str, deadline: float = 30.0):
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -77,16 +84,13 @@ def wait_for(check, what: str, deadline: float = 30.0):
 def test_each_worker_listens_on_its_own_socket_and_connections_spread(tmp_path):
     with LiveServer(tmp_path / "server", "--demo", "--workers", "2") as live:
         workers = wait_for(lambda: len(workers_of(live)) == 2 and workers_of(live), "two workers")
-
-        def owned() -> dict[int, set[int]]:
-            listening = {inode for state, _, inode in tcp_sockets(live.port) if state == LISTEN}
-            return {pid: socket_inodes(pid) & listening for pid in workers}
         # /health answered once the first worker listens; the second may still be starting
-        owned = wait_for(lambda: all(owned().values()) and owned(), "both workers listening")
-        listening = set().union(*owned.values())
+        owned = wait_for(lambda: all((found := listening(live, workers)).values()) and found,
+                         "both workers listening")
+        sockets = set().union(*owned.values())
         assert [len(inodes) for inodes in owned.values()] == [1, 1], owned
         assert len(set().union(*owned.values())) == 2          # two sockets, not one shared
-        assert not socket_inodes(live.process.pid) & listening  # the parent's guard never listens
+        assert not socket_inodes(live.process.pid) & sockets  # the parent's guard never listens
 
         clients = [httpx.Client(base_url=live.base, timeout=10.0) for _ in range(24)]
         try:
@@ -97,7 +101,7 @@ def test_each_worker_listens_on_its_own_socket_and_connections_spread(tmp_path):
                 if state == ESTABLISHED:
                     for pid, inodes in ((p, socket_inodes(p)) for p in workers):
                         served[pid] += inode in inodes
-            # 24 connections hashed over two sockets all land on one about twice in 10 million runs
+            # 24 connections hashed over two sockets all land on one about once in 8 million runs
             assert sum(served.values()) == 24 and all(served.values()), served
         finally:
             for client in clients:
@@ -113,6 +117,7 @@ def test_a_worker_that_dies_is_replaced(tmp_path):
         now = wait_for(lambda: (w := workers_of(live)) and len(w) == 2 and first[0] not in w and w,
                        "a new worker in place of the one killed")
         assert first[1] in now
+        wait_for(lambda: all(listening(live, now).values()), "the new worker listening")
         for _ in range(10):
             with live.client() as http:         # new connections: either worker answers
                 assert http.get("/health").status_code == 200
@@ -134,6 +139,45 @@ def test_a_port_in_use_is_refused_at_once(tmp_path):
 def test_steve_shared_socket_keeps_uvicorns_one_socket(tmp_path):
     with LiveServer(tmp_path / "server", "--demo", "--workers", "2", env={"STEVE_SHARED_SOCKET": "1"}) as live:
         workers = wait_for(lambda: len(workers_of(live)) == 2 and workers_of(live), "two workers")
-        listening = {inode for state, _, inode in tcp_sockets(live.port) if state == LISTEN}
-        assert len(listening) == 1      # bound by uvicorn's parent before the workers start
-        assert all(socket_inodes(pid) & listening == listening for pid in workers)
+        shared = {inode for state, _, inode in tcp_sockets(live.port) if state == LISTEN}
+        assert len(shared) == 1      # bound by uvicorn's parent before the workers start
+        assert all(socket_inodes(pid) & shared == shared for pid in workers)
+        assert live.stop() == 0, live.log()
+
+
+def test_a_second_steve_on_the_same_port_is_refused(tmp_path):
+    """Both would bind with SO_REUSEPORT as the same user, which the kernel
+    allows: the second must not share the port (and its connections)."""
+    with LiveServer(tmp_path / "first", "--demo", "--workers", "2") as live:
+        ran = subprocess.run([steve_executable(), "serve", "--db", str(tmp_path / "second.db"), "--port",
+                              str(live.port), "--workers", "2"], capture_output=True, text=True,
+                             env=server_env(), timeout=60)
+        assert ran.returncode == 1
+        assert f"steve: cannot listen on 127.0.0.1:{live.port}: Address already in use" in ran.stdout + ran.stderr
+        assert live.http.get("/health").status_code == 200
+
+
+BROKEN_APP = """
+def create_app():
+    raise RuntimeError("this app cannot start")
+"""
+
+
+def test_workers_that_cannot_start_stop_the_server(tmp_path):
+    """An app factory that raises (uvicorn lets the error out, exit code 1
+    of a plain crash): the workers say STARTUP_FAILURE, and the parent
+    stops rather than start them again and again."""
+    (tmp_path / "broken_app.py").write_text(BROKEN_APP)
+    script = ("import sys; from server.workers import serve; "
+              "sys.exit(serve(dict(app='broken_app:create_app', factory=True, host='127.0.0.1', port=0, "
+              "log_level='critical'), 2))")
+    env = server_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
+    started = time.monotonic()
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=60)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "steve: a worker failed to start; stopping" in ran.stdout
+    assert "RuntimeError: this app cannot start" in ran.stderr
+    assert "starting another" not in ran.stdout
+    assert time.monotonic() - started < 30
