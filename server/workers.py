@@ -160,6 +160,8 @@ def serve(options: dict, workers: int, say=print) -> int:
             time.sleep(0.2)
             for number, (process, started) in enumerate(running):
                 if process.is_alive():
+                    if quick[number] and time.monotonic() - started >= QUICK_DEATH_S:
+                        quick[number] = 0       # it lived: earlier quick deaths no longer count
                     continue
                 if process.exitcode == STARTUP_FAILURE:     # it would fail the same way again
                     say("steve: a worker failed to start; stopping")
