@@ -81,7 +81,6 @@ def _reach_from(row: tuple, rows: tuple, lat: float, lon: float, p2: float, cos_
 _LANE_ORDER = itemgetter(1, 3, 0)       # fixed, days, carrier
 
 
-_NODE_ROWS: dict[int, tuple] = {}     # node -> _node_row(node)
 _ROWS: dict[int, tuple] = {}          # carriers -> _carrier_rows(carriers)
 
 
@@ -98,13 +97,11 @@ def _carrier_rows(carriers: tuple[Carrier, ...]) -> tuple:
                   None if c.states is None else frozenset(c.states)) for c in carriers)
 
 
-def reaches(nodes, carriers: tuple[Carrier, ...], ship_to: Point, today: dt.date) -> dict[str, Reach]:
-    return reaches_from([kept(_NODE_ROWS, node, node_row) for node in nodes], carriers, ship_to, today)
-
-
-def reaches_from(node_rows: list[tuple], carriers: tuple[Carrier, ...], ship_to: Point,
-                 today: dt.date) -> dict[str, Reach]:
-    """reaches() for nodes given as their node_row()s (kept by the caller)."""
+def reaches(node_rows: list[tuple], carriers: tuple[Carrier, ...], ship_to: Point,
+            today: dt.date) -> dict[str, Reach]:
+    """node id -> how it reaches the ship-to, for nodes given as their
+    node_row()s (the caller keeps them: engine.facts, beside the network's
+    node positions)."""
     rows = kept(_ROWS, carriers, _carrier_rows, limit=16)
     lat, lon, state = ship_to.lat, ship_to.lon, ship_to.state
     p2 = math.radians(lat)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from . import limits
-from .costs import Reach, node_row, reaches_from
+from .costs import Reach, node_row, reaches
 from .geo import AddressError, Point, locate
 from .matching import Entity, FactBase
 from .models import Catalog, Item, Network, Order
@@ -119,8 +119,8 @@ def gather(order: Order, network: Network, catalog: Catalog, stock: Stock, timez
                 stocked.add(node_id)
         found.sort(key=_first)
         offers.append(found)
-    node_reach = reaches_from([spot[3] for node_id, spot in position.items() if node_id in stocked],
-                              network.carriers, ship_to, local.date())
+    node_reach = reaches([spot[3] for node_id, spot in position.items() if node_id in stocked],
+                         network.carriers, ship_to, local.date())
     base = FactBase(_order_facts(order, lines, local), [], [])
     if base.order["order.ship_to.state"] is None and ship_to.state:
         base.order["order.ship_to.state"] = ship_to.state

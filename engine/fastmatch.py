@@ -335,7 +335,7 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
                 node_answers[row[3]] = [None] * comp.node_slots
     fired = [set() for _ in rules]
     firings: list[Firing] = []
-    chain: Counter | None = None       # made on the first change of facts (most orders have none)
+    chain: Counter = Counter()
     chained = 0
     max_chain, max_firings = matching.MAX_CHAIN, matching.MAX_FIRINGS
     settled = [False] * len(rules)
@@ -389,8 +389,6 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
                 firings.append(firing)
                 if cr.changes:
                     changed = apply_change(firing, base)
-                    if chain is None:
-                        chain = Counter()
                     guard(firings, chain, firing, changed)
                     chained += changed
                     if changed:
@@ -400,7 +398,7 @@ def run_rules(rulebook: Rulebook, base: FactBase) -> list[Firing]:
                         restart = True
                         break
                 elif len(firings) > max_firings or chained > max_chain:
-                    guard(firings, chain if chain is not None else Counter(), firing, False)
+                    guard(firings, chain, firing, False)
             if restart:
                 break
             settled[position] = True
