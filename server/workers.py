@@ -43,13 +43,15 @@ def supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
-def listener(host: str, port: int) -> socket.socket:
-    """A socket bound to (host, port) with SO_REUSEPORT, as uvicorn binds its own."""
+def listener(host: str, port: int, reuse_port: bool = True) -> socket.socket:
+    """A socket bound to (host, port) as uvicorn binds its own, with
+    SO_REUSEPORT unless `reuse_port` is False."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except OSError:
         sock.close()
@@ -98,10 +100,7 @@ def _port_free(host: str, port: int) -> None:
     another Steve's workers included: a socket without SO_REUSEPORT cannot
     bind beside a listening one (SO_REUSEADDR: a port left in TIME_WAIT by
     a server just stopped is free)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
+    listener(host, port, reuse_port=False).close()
 
 
 def _port_lock(host: str, port: int) -> socket.socket:
